@@ -1,0 +1,2 @@
+//! The Sotto relay server.
+#![forbid(unsafe_code)]
