@@ -1,0 +1,260 @@
+//! Criterion benchmarks: Sotto operations, the same shapes with vodozemac (Olm), and the bare
+//! primitive floor those operations are built from.
+//!
+//! Run: `CARGO_TARGET_DIR=/work/target-protocol cargo bench -p sotto-protocol`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use ml_kem::kem::{Decapsulate, Encapsulate};
+use ml_kem::{KemCore, MlKem768};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sotto_protocol::safety::safety_number;
+use sotto_protocol::{
+    Address, CiphertextMessage, IdentityKeyPair, KemPreKeyKind, KemPreKeySecret,
+    OneTimePreKeySecret, PreKeyUpload, ResponderPreKeys, Session, SignedPreKeySecret,
+    VerifiedBundle, sealed_sender,
+};
+
+const KIB: [u8; 1024] = [0x42; 1024];
+
+struct Bob {
+    identity: IdentityKeyPair,
+    address: Address,
+    spk: SignedPreKeySecret,
+    otk: OneTimePreKeySecret,
+    kem: KemPreKeySecret,
+    bundle: VerifiedBundle,
+}
+
+fn bob(rng: &mut ChaCha20Rng) -> Bob {
+    let identity = IdentityKeyPair::generate(rng);
+    let address = Address::new([2; 16], 1);
+    let spk = SignedPreKeySecret::generate(rng, &identity, 1);
+    let otk = OneTimePreKeySecret::generate(rng, 2);
+    let kem = KemPreKeySecret::generate(rng, &identity, 3, KemPreKeyKind::OneTime);
+    let upload = PreKeyUpload {
+        address,
+        identity: identity.public(),
+        signed_prekey: spk.public(),
+        last_resort_kem_prekey: KemPreKeySecret::generate(
+            rng,
+            &identity,
+            4,
+            KemPreKeyKind::LastResort,
+        )
+        .public(),
+        one_time_prekeys: vec![otk.public()],
+        one_time_kem_prekeys: vec![kem.public()],
+    };
+    let bundle = upload
+        .bundle(Some(otk.public()), Some(kem.public()))
+        .verify()
+        .unwrap();
+    Bob {
+        identity,
+        address,
+        spk,
+        otk,
+        kem,
+        bundle,
+    }
+}
+
+fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob) {
+    let alice = IdentityKeyPair::generate(rng);
+    let b = bob(rng);
+    let mut a = Session::initiate(rng, &alice, Address::new([1; 16], 1), &b.bundle).unwrap();
+    let CiphertextMessage::PreKey(m) = a.encrypt(b"hi").unwrap() else {
+        panic!()
+    };
+    let keys = ResponderPreKeys {
+        signed_prekey: &b.spk,
+        one_time_prekey: Some(&b.otk),
+        kem_prekey: &b.kem,
+    };
+    let (mut s, _) = Session::respond(
+        rng,
+        &b.identity,
+        b.address,
+        Address::new([1; 16], 1),
+        &m,
+        keys,
+    )
+    .unwrap();
+    let reply = s.encrypt(b"r").unwrap();
+    a.decrypt(rng, &reply).unwrap();
+    (a, s, alice, b)
+}
+
+fn sotto(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let b = bob(&mut rng);
+    let alice_addr = Address::new([1; 16], 1);
+
+    c.bench_function("sotto/pqxdh_initiate", |bench| {
+        bench
+            .iter(|| Session::initiate(&mut rng, &alice, alice_addr, black_box(&b.bundle)).unwrap())
+    });
+    let mut setup_rng = ChaCha20Rng::from_seed([2; 32]);
+    c.bench_function("sotto/pqxdh_respond_with_first_message", |bench| {
+        bench.iter_batched(
+            || {
+                let mut a =
+                    Session::initiate(&mut setup_rng, &alice, alice_addr, &b.bundle).unwrap();
+                let CiphertextMessage::PreKey(m) = a.encrypt(&KIB).unwrap() else {
+                    panic!()
+                };
+                m
+            },
+            |m| {
+                let keys = ResponderPreKeys {
+                    signed_prekey: &b.spk,
+                    one_time_prekey: Some(&b.otk),
+                    kem_prekey: &b.kem,
+                };
+                Session::respond(&mut rng, &b.identity, b.address, alice_addr, &m, keys).unwrap()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let (mut a, mut s, alice_id, bob_keys) = established(&mut rng);
+    c.bench_function("sotto/encrypt_decrypt_1KiB_same_chain", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(&KIB)).unwrap();
+            s.decrypt(&mut rng, &m).unwrap()
+        })
+    });
+    c.bench_function("sotto/encrypt_decrypt_1KiB_direction_flip", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(&KIB)).unwrap();
+            s.decrypt(&mut rng, &m).unwrap();
+            let r = s.encrypt(black_box(&KIB)).unwrap();
+            a.decrypt(&mut rng, &r).unwrap()
+        })
+    });
+    let inner = a.encrypt(&KIB).unwrap();
+    c.bench_function("sotto/sealed_sender_seal_open_1KiB", |bench| {
+        bench.iter(|| {
+            let env = sealed_sender::seal(
+                &mut rng,
+                &alice_id,
+                alice_addr,
+                &bob_keys.identity.public(),
+                bob_keys.address,
+                black_box(&inner),
+            )
+            .unwrap();
+            sealed_sender::open(&bob_keys.identity, bob_keys.address, &env).unwrap()
+        })
+    });
+    let (ak, bk) = (alice.public().encode(), b.identity.public().encode());
+    c.bench_function("sotto/safety_number", |bench| {
+        bench.iter(|| safety_number(black_box(&[1; 16]), &ak, &[2; 16], &bk))
+    });
+}
+
+fn olm(c: &mut Criterion) {
+    use vodozemac::olm::{Account, OlmMessage, SessionConfig};
+    let alice = Account::new();
+    let mut bob = Account::new();
+    c.bench_function("vodozemac/olm_session_start_both_sides", |bench| {
+        bench.iter(|| {
+            bob.generate_one_time_keys(1);
+            let otk = *bob.one_time_keys().values().next().unwrap();
+            bob.mark_keys_as_published();
+            let mut out = alice
+                .create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk)
+                .unwrap();
+            let OlmMessage::PreKey(m) = out.encrypt(KIB).unwrap() else {
+                panic!()
+            };
+            bob.create_inbound_session(SessionConfig::version_1(), alice.curve25519_key(), &m)
+                .unwrap()
+        })
+    });
+    bob.generate_one_time_keys(1);
+    let otk = *bob.one_time_keys().values().next().unwrap();
+    bob.mark_keys_as_published();
+    let mut a = alice
+        .create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk)
+        .unwrap();
+    let OlmMessage::PreKey(m) = a.encrypt(b"hi").unwrap() else {
+        panic!()
+    };
+    let mut s = bob
+        .create_inbound_session(SessionConfig::version_1(), alice.curve25519_key(), &m)
+        .unwrap()
+        .session;
+    let r = s.encrypt(b"r").unwrap();
+    a.decrypt(&r).unwrap();
+    c.bench_function("vodozemac/encrypt_decrypt_1KiB_same_chain", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(KIB)).unwrap();
+            s.decrypt(&m).unwrap()
+        })
+    });
+    c.bench_function("vodozemac/encrypt_decrypt_1KiB_direction_flip", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(KIB)).unwrap();
+            s.decrypt(&m).unwrap();
+            let r = s.encrypt(black_box(KIB)).unwrap();
+            a.decrypt(&r).unwrap()
+        })
+    });
+}
+
+fn floor(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::from_seed([3; 32]);
+    let x = x25519_dalek::StaticSecret::random_from_rng(&mut rng);
+    let y = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::random_from_rng(&mut rng));
+    c.bench_function("floor/x25519", |bench| {
+        bench.iter(|| x.diffie_hellman(black_box(&y)))
+    });
+    let (dk, ek) = MlKem768::generate(&mut rng);
+    c.bench_function("floor/ml_kem_768_encaps_decaps", |bench| {
+        bench.iter(|| {
+            let (ct, _) = ek.encapsulate(&mut rng).unwrap();
+            dk.decapsulate(&ct).unwrap()
+        })
+    });
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&[7u8; 32].into());
+    c.bench_function("floor/chacha20poly1305_seal_open_1KiB", |bench| {
+        bench.iter(|| {
+            let ct = cipher
+                .encrypt(
+                    &[0u8; 12].into(),
+                    Payload {
+                        msg: &KIB,
+                        aad: &[0; 106],
+                    },
+                )
+                .unwrap();
+            cipher
+                .decrypt(
+                    &[0u8; 12].into(),
+                    Payload {
+                        msg: &ct,
+                        aad: &[0; 106],
+                    },
+                )
+                .unwrap()
+        })
+    });
+    let sk = ed25519_dalek::SigningKey::generate(&mut rng);
+    c.bench_function("floor/ed25519_sign", |bench| {
+        bench.iter(|| ed25519_dalek::Signer::sign(&sk, black_box(b"prekey")))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
+    targets = sotto, olm, floor
+}
+criterion_main!(benches);

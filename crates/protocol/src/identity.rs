@@ -1,0 +1,187 @@
+//! Long-term Ed25519 identity keys and their X25519 form for Diffie-Hellman.
+//!
+//! The X25519 form is derived with the standard birational map (RFC 7748 §4.1): the public key
+//! via `to_montgomery`, the secret via the clamped scalar `to_scalar_bytes`, so one key pair
+//! both signs prekeys and takes part in PQXDH and sealed sender.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// Version byte of the identity public key encoding (Ed25519, v1).
+pub const IDENTITY_KEY_VERSION: u8 = 0x01;
+/// Version byte of the identity key pair storage encoding.
+pub const IDENTITY_KEY_PAIR_VERSION: u8 = 0x01;
+
+/// A signature did not verify (or was not a canonical Ed25519 signature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadSignature;
+
+/// An account's public identity key. Its [`encode`](Self::encode)d form is `Encode(IK)` in
+/// PQXDH's associated data and the key fed to safety numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityPublicKey(VerifyingKey);
+
+impl IdentityPublicKey {
+    /// Encoded size: version byte + 32-byte compressed Edwards point.
+    pub const ENCODED_LEN: usize = 33;
+
+    /// `0x01 || Ed25519 public key`.
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[0] = IDENTITY_KEY_VERSION;
+        out[1..].copy_from_slice(self.0.as_bytes());
+        out
+    }
+
+    /// Decodes and validates: the point must decompress and must not have small order (a
+    /// small-order identity would make every DH with it non-contributory).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let key = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(key)
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.version(IDENTITY_KEY_VERSION)?;
+        let raw = r.array::<32>()?;
+        let key =
+            VerifyingKey::from_bytes(&raw).map_err(|_| DecodeError::Invalid("identity key"))?;
+        if key.is_weak() {
+            return Err(DecodeError::Invalid("identity key"));
+        }
+        Ok(Self(key))
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.bytes(&self.encode());
+    }
+
+    /// Strict verification: rejects non-canonical and small-order signature components.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), BadSignature> {
+        let sig = Signature::from_bytes(signature);
+        self.0
+            .verify_strict(message, &sig)
+            .map_err(|_| BadSignature)
+    }
+
+    /// The X25519 (Montgomery) form of this key.
+    pub(crate) fn to_x25519(self) -> X25519Public {
+        X25519Public::from(self.0.to_montgomery().to_bytes())
+    }
+}
+
+/// An account's identity key pair. Zeroized on drop; deliberately no `Debug`.
+#[derive(Clone)]
+pub struct IdentityKeyPair {
+    signing: SigningKey,
+}
+
+impl IdentityKeyPair {
+    /// Storage encoding size: version byte + 32-byte Ed25519 seed.
+    pub const ENCODED_LEN: usize = 33;
+
+    /// Generates a new identity from the given RNG.
+    pub fn generate<R: CryptoRng + RngCore>(rng: &mut R) -> Self {
+        Self {
+            signing: SigningKey::generate(rng),
+        }
+    }
+
+    /// The public half.
+    pub fn public(&self) -> IdentityPublicKey {
+        IdentityPublicKey(self.signing.verifying_key())
+    }
+
+    /// Storage encoding `0x01 || seed`, in a zeroizing buffer.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; Self::ENCODED_LEN]> {
+        let mut out = Zeroizing::new([0u8; Self::ENCODED_LEN]);
+        out[0] = IDENTITY_KEY_PAIR_VERSION;
+        out[1..].copy_from_slice(self.signing.as_bytes());
+        out
+    }
+
+    /// Restores a key pair from [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.version(IDENTITY_KEY_PAIR_VERSION)?;
+        let seed = Zeroizing::new(r.array::<32>()?);
+        r.finish()?;
+        Ok(Self {
+            signing: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+
+    /// The X25519 form of the secret: the unclamped Ed25519 scalar bytes (first half of
+    /// SHA-512(seed)). X25519 applies the same clamping Ed25519 does, so its X25519 public key
+    /// equals `public().to_x25519()`.
+    pub(crate) fn x25519_secret(&self) -> StaticSecret {
+        let scalar = Zeroizing::new(self.signing.to_scalar_bytes());
+        StaticSecret::from(*scalar)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn x25519_forms_agree() {
+        let mut rng = ChaCha20Rng::from_seed([1; 32]);
+        for _ in 0..8 {
+            let id = IdentityKeyPair::generate(&mut rng);
+            let derived = X25519Public::from(&id.x25519_secret());
+            assert_eq!(derived, id.public().to_x25519());
+        }
+    }
+
+    #[test]
+    fn encodings_round_trip_and_reject_garbage() {
+        let mut rng = ChaCha20Rng::from_seed([2; 32]);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let enc = id.public().encode();
+        assert_eq!(IdentityPublicKey::decode(&enc), Ok(id.public()));
+        let restored = IdentityKeyPair::from_bytes(id.to_bytes().as_slice()).unwrap();
+        assert_eq!(restored.public(), id.public());
+
+        let mut wrong_version = enc;
+        wrong_version[0] = 2;
+        assert_eq!(
+            IdentityPublicKey::decode(&wrong_version),
+            Err(DecodeError::UnknownVersion(2))
+        );
+        // The identity point (small order) is rejected.
+        let mut identity_point = [0u8; 33];
+        identity_point[0] = 1;
+        identity_point[1] = 1;
+        assert_eq!(
+            IdentityPublicKey::decode(&identity_point),
+            Err(DecodeError::Invalid("identity key"))
+        );
+        assert_eq!(
+            IdentityPublicKey::decode(&enc[..32]),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn signatures_verify_strictly() {
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let mut sig = id.sign(b"msg");
+        assert_eq!(id.public().verify(b"msg", &sig), Ok(()));
+        assert_eq!(id.public().verify(b"msh", &sig), Err(BadSignature));
+        sig[5] ^= 1;
+        assert_eq!(id.public().verify(b"msg", &sig), Err(BadSignature));
+    }
+}

@@ -1,0 +1,112 @@
+//! Length hiding: every plaintext is padded to a fixed bucket before encryption.
+//!
+//! Scheme (ISO/IEC 7816-4 style): `plaintext || 0x80 || 0x00*`, total length = the smallest
+//! bucket that fits `plaintext.len() + 1`. Buckets are powers of two from 256 bytes to 1 MiB, so
+//! a ciphertext reveals only which of 13 size classes the message falls into.
+
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Smallest bucket, in bytes.
+pub const MIN_BUCKET: usize = 256;
+/// Largest bucket, in bytes. Larger content (attachments) must be sent by reference.
+pub const MAX_BUCKET: usize = 1 << 20;
+/// Largest plaintext that can be padded (one byte is always taken by the 0x80 marker).
+pub const MAX_PLAINTEXT: usize = MAX_BUCKET - 1;
+
+const MARKER: u8 = 0x80;
+
+/// The plaintext does not fit in the largest bucket.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[error("plaintext exceeds the maximum of {MAX_PLAINTEXT} bytes")]
+pub struct PlaintextTooLarge;
+
+/// The decrypted buffer is not validly padded.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum UnpadError {
+    /// The padded length is not one of the bucket sizes.
+    #[error("padded length is not a bucket size")]
+    NotABucket,
+    /// No 0x80 marker after the trailing zeros (or a non-zero byte in the padding).
+    #[error("padding marker missing")]
+    MissingMarker,
+    /// The plaintext would fit a smaller bucket: padding is canonical, so this is malformed.
+    #[error("padding is longer than the minimal bucket")]
+    NonMinimalBucket,
+}
+
+/// The bucket a plaintext of `len` bytes is padded to.
+pub fn bucket_for(len: usize) -> Result<usize, PlaintextTooLarge> {
+    if len > MAX_PLAINTEXT {
+        return Err(PlaintextTooLarge);
+    }
+    Ok((len + 1).next_power_of_two().max(MIN_BUCKET))
+}
+
+/// Pads `plaintext` into a fresh zeroizing buffer.
+pub fn pad(plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, PlaintextTooLarge> {
+    let bucket = bucket_for(plaintext.len())?;
+    let mut out = Zeroizing::new(Vec::with_capacity(bucket));
+    out.extend_from_slice(plaintext);
+    out.push(MARKER);
+    out.resize(bucket, 0);
+    Ok(out)
+}
+
+/// Strips padding, rejecting lengths that are not buckets, missing markers and padding to a
+/// larger bucket than needed (so every plaintext has exactly one padded form).
+pub fn unpad(padded: &[u8]) -> Result<Zeroizing<Vec<u8>>, UnpadError> {
+    let len = padded.len();
+    if !(MIN_BUCKET..=MAX_BUCKET).contains(&len) || !len.is_power_of_two() {
+        return Err(UnpadError::NotABucket);
+    }
+    let end = padded
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or(UnpadError::MissingMarker)?;
+    if padded[end] != MARKER {
+        return Err(UnpadError::MissingMarker);
+    }
+    if bucket_for(end) != Ok(len) {
+        return Err(UnpadError::NonMinimalBucket);
+    }
+    Ok(Zeroizing::new(padded[..end].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bucket_boundaries() {
+        assert_eq!(bucket_for(0), Ok(256));
+        assert_eq!(bucket_for(255), Ok(256));
+        assert_eq!(bucket_for(256), Ok(512));
+        assert_eq!(bucket_for(MAX_PLAINTEXT), Ok(MAX_BUCKET));
+        assert_eq!(bucket_for(MAX_PLAINTEXT + 1), Err(PlaintextTooLarge));
+    }
+
+    #[test]
+    fn malformed_padding_is_rejected() {
+        assert_eq!(unpad(&[0u8; 256]), Err(UnpadError::MissingMarker));
+        assert_eq!(unpad(&[0x80u8; 255]), Err(UnpadError::NotABucket));
+        let mut p = pad(b"hi").unwrap();
+        p[3] = 1;
+        assert_eq!(unpad(&p), Err(UnpadError::MissingMarker));
+        assert_eq!(unpad(&[]), Err(UnpadError::NotABucket));
+        let mut long = vec![0u8; 512];
+        long[0] = MARKER;
+        assert_eq!(unpad(&long), Err(UnpadError::NonMinimalBucket));
+    }
+
+    proptest! {
+        #[test]
+        fn pad_unpad_round_trip(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            let padded = pad(&data).unwrap();
+            prop_assert!(padded.len().is_power_of_two() && padded.len() >= MIN_BUCKET);
+            let unpadded = unpad(&padded).unwrap();
+            prop_assert_eq!(unpadded.as_slice(), data.as_slice());
+        }
+    }
+}

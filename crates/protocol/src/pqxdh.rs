@@ -1,0 +1,154 @@
+//! PQXDH key agreement (Signal's PQXDH spec, revision 3) with X25519 and ML-KEM-768, and the
+//! initial message that carries its public values.
+//!
+//! `SK = HKDF-SHA256(salt = 0x00*32, ikm = 0xFF*32 || DH1 || DH2 || DH3 [|| DH4] || SS,
+//! info = PQXDH_INFO, 32 bytes)` and `AD = Encode(IK_A) || Encode(IK_B)`.
+
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::identity::IdentityPublicKey;
+use crate::kem::KEM_CIPHERTEXT_LEN;
+use crate::prekeys::PreKeyId;
+use crate::primitives::{self, NonContributory, hkdf_sha256};
+use crate::ratchet::RatchetMessage;
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// HKDF info string for PQXDH (Sotto-specific, names the curve, hash and KEM).
+pub const PQXDH_INFO: &[u8] = b"Sotto_PQXDH_X25519_SHA-256_ML-KEM-768_v1";
+const PREKEY_MESSAGE_VERSION: u8 = 0x01;
+
+/// The first message(s) of a session, sent until the initiator receives a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreKeyMessage {
+    /// Id of the responder's signed prekey that was used.
+    pub signed_prekey_id: PreKeyId,
+    /// Id of the responder's one-time X25519 prekey, if one was used.
+    pub one_time_prekey_id: Option<PreKeyId>,
+    /// Id of the responder's ML-KEM prekey (one-time or last-resort) that was used.
+    pub kem_prekey_id: PreKeyId,
+    /// The initiator's identity key.
+    pub identity: IdentityPublicKey,
+    /// The initiator's ephemeral X25519 key `EK_A` (also called the base key).
+    pub base_key: [u8; 32],
+    /// ML-KEM-768 ciphertext (1088 bytes).
+    pub kem_ciphertext: Vec<u8>,
+    /// The first Double Ratchet message.
+    pub message: RatchetMessage,
+}
+
+impl PreKeyMessage {
+    /// Wire encoding (see docs/PROTOCOL.md, "PreKeyMessage").
+    pub fn encode(&self) -> Vec<u8> {
+        let inner = self.message.encode();
+        let mut w = Writer::with_capacity(1 + 13 + 33 + 32 + KEM_CIPHERTEXT_LEN + inner.len());
+        w.u8(PREKEY_MESSAGE_VERSION).u32(self.signed_prekey_id);
+        match self.one_time_prekey_id {
+            Some(id) => w.u8(1).u32(id),
+            None => w.u8(0),
+        };
+        w.u32(self.kem_prekey_id);
+        self.identity.write(&mut w);
+        w.bytes(&self.base_key)
+            .bytes(&self.kem_ciphertext)
+            .bytes(&inner);
+        w.into_vec()
+    }
+
+    /// Decodes a prekey message.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let m = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(m)
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.version(PREKEY_MESSAGE_VERSION)?;
+        let signed_prekey_id = r.u32()?;
+        let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
+        let kem_prekey_id = r.u32()?;
+        let identity = IdentityPublicKey::read(r)?;
+        let base_key = r.array()?;
+        let kem_ciphertext = r.take(KEM_CIPHERTEXT_LEN)?.to_vec();
+        let message = RatchetMessage::read(r)?;
+        Ok(Self {
+            signed_prekey_id,
+            one_time_prekey_id,
+            kem_prekey_id,
+            identity,
+            base_key,
+            kem_ciphertext,
+            message,
+        })
+    }
+}
+
+/// `AD = Encode(IK_A) || Encode(IK_B)` with A the initiator.
+pub(crate) fn session_ad(initiator: &IdentityPublicKey, responder: &IdentityPublicKey) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(2 * IdentityPublicKey::ENCODED_LEN);
+    ad.extend_from_slice(&initiator.encode());
+    ad.extend_from_slice(&responder.encode());
+    ad
+}
+
+/// Combines the DH outputs and KEM secret into SK.
+fn kdf(dhs: &[&[u8; 32]], kem_secret: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * (dhs.len() + 2)));
+    ikm.extend_from_slice(&[0xFF; 32]);
+    for dh in dhs {
+        ikm.extend_from_slice(dh.as_slice());
+    }
+    ikm.extend_from_slice(kem_secret);
+    hkdf_sha256::<32>(&[0u8; 32], &ikm, PQXDH_INFO)
+}
+
+fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, NonContributory> {
+    primitives::x25519(secret, &X25519Public::from(*public))
+}
+
+/// Initiator side: returns SK.
+pub(crate) fn initiator_secret(
+    identity_secret: &StaticSecret,
+    ephemeral: &StaticSecret,
+    responder_identity: &IdentityPublicKey,
+    signed_prekey: &[u8; 32],
+    one_time_prekey: Option<&[u8; 32]>,
+    kem_secret: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, NonContributory> {
+    let dh1 = dh(identity_secret, signed_prekey)?;
+    let dh2 = dh(ephemeral, responder_identity.to_x25519().as_bytes())?;
+    let dh3 = dh(ephemeral, signed_prekey)?;
+    let dh4 = one_time_prekey.map(|k| dh(ephemeral, k)).transpose()?;
+    let mut parts = vec![&*dh1, &*dh2, &*dh3];
+    if let Some(d) = dh4.as_deref() {
+        parts.push(d);
+    }
+    Ok(kdf(&parts, kem_secret))
+}
+
+/// Responder side: returns SK.
+pub(crate) fn responder_secret(
+    identity_secret: &StaticSecret,
+    signed_prekey: &StaticSecret,
+    one_time_prekey: Option<&StaticSecret>,
+    initiator_identity: &IdentityPublicKey,
+    base_key: &[u8; 32],
+    kem_secret: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, NonContributory> {
+    let dh1 = dh(signed_prekey, initiator_identity.to_x25519().as_bytes())?;
+    let dh2 = dh(identity_secret, base_key)?;
+    let dh3 = dh(signed_prekey, base_key)?;
+    let dh4 = one_time_prekey.map(|k| dh(k, base_key)).transpose()?;
+    let mut parts = vec![&*dh1, &*dh2, &*dh3];
+    if let Some(d) = dh4.as_deref() {
+        parts.push(d);
+    }
+    Ok(kdf(&parts, kem_secret))
+}
+
+/// Generates the initiator's ephemeral key.
+pub(crate) fn ephemeral<R: CryptoRng + RngCore>(rng: &mut R) -> StaticSecret {
+    StaticSecret::random_from_rng(&mut *rng)
+}

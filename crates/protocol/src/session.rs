@@ -1,0 +1,389 @@
+//! A pairwise session between two devices: PQXDH start plus the Double Ratchet, with padding
+//! applied to every plaintext. This is the type the client stores and drives.
+
+use rand_core::{CryptoRng, RngCore};
+use thiserror::Error;
+use x25519_dalek::PublicKey as X25519Public;
+use zeroize::Zeroizing;
+
+use crate::address::Address;
+use crate::bundle::VerifiedBundle;
+use crate::identity::{IdentityKeyPair, IdentityPublicKey};
+use crate::kem::{self, KEM_CIPHERTEXT_LEN};
+use crate::padding::{self, PlaintextTooLarge, UnpadError};
+use crate::pqxdh::{self, PreKeyMessage};
+use crate::prekeys::{KemPreKeySecret, OneTimePreKeySecret, PreKeyId, SignedPreKeySecret};
+use crate::ratchet::{DoubleRatchet, RatchetDecryptError, RatchetEncryptError, RatchetMessage};
+use crate::wire::{DecodeError, Reader, Writer};
+
+const SESSION_VERSION: u8 = 0x01;
+const TYPE_PREKEY: u8 = 0x01;
+const TYPE_RATCHET: u8 = 0x02;
+
+/// Why a session could not be started from a bundle.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum InitiateError {
+    /// A DH with the bundle's keys was all zeros.
+    #[error("a Diffie-Hellman output was non-contributory")]
+    NonContributory,
+    /// The bundle's ML-KEM key is malformed.
+    #[error("invalid KEM prekey")]
+    InvalidKemKey,
+}
+
+/// Why an incoming prekey message could not start a session.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum RespondError {
+    /// The supplied prekey secrets do not have the ids the message names.
+    #[error("prekey ids do not match the message")]
+    PreKeyMismatch,
+    /// The message used a one-time prekey but none was supplied (or vice versa).
+    #[error("one-time prekey presence does not match the message")]
+    OneTimePreKeyMismatch,
+    /// A DH output was all zeros.
+    #[error("a Diffie-Hellman output was non-contributory")]
+    NonContributory,
+    /// The KEM ciphertext does not have the ML-KEM-768 ciphertext length.
+    #[error("malformed KEM ciphertext")]
+    MalformedKemCiphertext,
+    /// The embedded first message did not decrypt (wrong keys, tampering) or was malformed.
+    #[error("first message failed to decrypt: {0}")]
+    Decrypt(#[from] DecryptError),
+}
+
+/// Why encryption failed.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum EncryptError {
+    /// The plaintext exceeds [`padding::MAX_PLAINTEXT`].
+    #[error("plaintext too large")]
+    TooLarge,
+    /// The ratchet refused (no sending chain, or chain exhausted).
+    #[error("ratchet: {0}")]
+    Ratchet(#[from] RatchetEncryptError),
+}
+
+impl From<PlaintextTooLarge> for EncryptError {
+    fn from(_: PlaintextTooLarge) -> Self {
+        Self::TooLarge
+    }
+}
+
+/// Why decryption failed. The session is unchanged after every one of these.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum DecryptError {
+    /// The ratchet rejected the message.
+    #[error("ratchet: {0}")]
+    Ratchet(#[from] RatchetDecryptError),
+    /// The plaintext was authentic but not validly padded.
+    #[error("padding: {0}")]
+    Padding(#[from] UnpadError),
+    /// A prekey message that belongs to a different session (other base key or identity).
+    #[error("prekey message does not belong to this session")]
+    WrongSession,
+}
+
+/// What travels inside a sealed-sender envelope: a session-starting or a normal message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CiphertextMessage {
+    /// Sent by the initiator until its first reply arrives.
+    PreKey(Box<PreKeyMessage>),
+    /// Every other message.
+    Ratchet(RatchetMessage),
+}
+
+impl CiphertextMessage {
+    /// `type (0x01 prekey | 0x02 ratchet) || body`.
+    pub fn encode(&self) -> Vec<u8> {
+        let (ty, body) = match self {
+            Self::PreKey(m) => (TYPE_PREKEY, m.encode()),
+            Self::Ratchet(m) => (TYPE_RATCHET, m.encode()),
+        };
+        let mut out = Vec::with_capacity(1 + body.len());
+        out.push(ty);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decodes either kind.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let m = match r.u8()? {
+            TYPE_PREKEY => Self::PreKey(Box::new(PreKeyMessage::read(&mut r)?)),
+            TYPE_RATCHET => Self::Ratchet(RatchetMessage::read(&mut r)?),
+            other => return Err(DecodeError::UnknownVersion(other)),
+        };
+        r.finish()?;
+        Ok(m)
+    }
+}
+
+/// The responder's secrets named by a [`PreKeyMessage`]; the store looks them up by id.
+pub struct ResponderPreKeys<'a> {
+    /// Secret for `signed_prekey_id`.
+    pub signed_prekey: &'a SignedPreKeySecret,
+    /// Secret for `one_time_prekey_id`, if the message names one. Delete it after success.
+    pub one_time_prekey: Option<&'a OneTimePreKeySecret>,
+    /// Secret for `kem_prekey_id`. Delete it after success unless it is the last-resort key.
+    pub kem_prekey: &'a KemPreKeySecret,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct PendingPreKey {
+    signed_prekey_id: PreKeyId,
+    one_time_prekey_id: Option<PreKeyId>,
+    kem_prekey_id: PreKeyId,
+    base_key: [u8; 32],
+    kem_ciphertext: Vec<u8>,
+}
+
+/// A session with one remote device. Holds secrets: no `Debug`.
+#[derive(Clone)]
+pub struct Session {
+    local_address: Address,
+    remote_address: Address,
+    local_identity: IdentityPublicKey,
+    remote_identity: IdentityPublicKey,
+    ratchet: DoubleRatchet,
+    pending_prekey: Option<PendingPreKey>,
+    remote_base_key: Option<[u8; 32]>,
+}
+
+impl Session {
+    /// Starts a session (PQXDH initiator) from a verified bundle. Messages encrypted on the
+    /// returned session are [`CiphertextMessage::PreKey`] until a reply is decrypted.
+    pub fn initiate<R: CryptoRng + RngCore>(
+        rng: &mut R,
+        local_identity: &IdentityKeyPair,
+        local_address: Address,
+        bundle: &VerifiedBundle,
+    ) -> Result<Self, InitiateError> {
+        let b = bundle.bundle();
+        let ephemeral = pqxdh::ephemeral(rng);
+        let base_key = X25519Public::from(&ephemeral).to_bytes();
+        let (kem_ciphertext, kem_secret) =
+            kem::encapsulate(rng, &b.kem_prekey.key).map_err(|_| InitiateError::InvalidKemKey)?;
+        let sk = pqxdh::initiator_secret(
+            &local_identity.x25519_secret(),
+            &ephemeral,
+            &b.identity,
+            &b.signed_prekey.key,
+            b.one_time_prekey.as_ref().map(|k| &k.key),
+            &kem_secret,
+        )
+        .map_err(|_| InitiateError::NonContributory)?;
+        let ad = pqxdh::session_ad(&local_identity.public(), &b.identity);
+        let ratchet = DoubleRatchet::init_alice(rng, &sk, &b.signed_prekey.key, &ad)
+            .map_err(|_| InitiateError::NonContributory)?;
+        Ok(Self {
+            local_address,
+            remote_address: b.address,
+            local_identity: local_identity.public(),
+            remote_identity: b.identity,
+            ratchet,
+            pending_prekey: Some(PendingPreKey {
+                signed_prekey_id: b.signed_prekey.id,
+                one_time_prekey_id: b.one_time_prekey.as_ref().map(|k| k.id),
+                kem_prekey_id: b.kem_prekey.id,
+                base_key,
+                kem_ciphertext: kem_ciphertext.to_vec(),
+            }),
+            remote_base_key: None,
+        })
+    }
+
+    /// Accepts a session (PQXDH responder) from an incoming prekey message, returning the
+    /// session and the first plaintext. `remote_address` is the sender's address as
+    /// authenticated by sealed sender.
+    pub fn respond<R: CryptoRng + RngCore>(
+        rng: &mut R,
+        local_identity: &IdentityKeyPair,
+        local_address: Address,
+        remote_address: Address,
+        message: &PreKeyMessage,
+        keys: ResponderPreKeys<'_>,
+    ) -> Result<(Self, Zeroizing<Vec<u8>>), RespondError> {
+        if keys.signed_prekey.id() != message.signed_prekey_id
+            || keys.kem_prekey.id() != message.kem_prekey_id
+        {
+            return Err(RespondError::PreKeyMismatch);
+        }
+        let one_time = match (message.one_time_prekey_id, keys.one_time_prekey) {
+            (Some(id), Some(k)) if k.id() == id => Some(k.secret()),
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err(RespondError::PreKeyMismatch),
+            _ => return Err(RespondError::OneTimePreKeyMismatch),
+        };
+        let ct: [u8; KEM_CIPHERTEXT_LEN] = message
+            .kem_ciphertext
+            .as_slice()
+            .try_into()
+            .map_err(|_| RespondError::MalformedKemCiphertext)?;
+        let kem_secret = keys.kem_prekey.secret().decapsulate(&ct);
+        let sk = pqxdh::responder_secret(
+            &local_identity.x25519_secret(),
+            keys.signed_prekey.secret(),
+            one_time,
+            &message.identity,
+            &message.base_key,
+            &kem_secret,
+        )
+        .map_err(|_| RespondError::NonContributory)?;
+        let ad = pqxdh::session_ad(&message.identity, &local_identity.public());
+        let spk_secret = Zeroizing::new(keys.signed_prekey.secret().to_bytes());
+        let mut session = Self {
+            local_address,
+            remote_address,
+            local_identity: local_identity.public(),
+            remote_identity: message.identity,
+            ratchet: DoubleRatchet::init_bob(&sk, &spk_secret, &ad),
+            pending_prekey: None,
+            remote_base_key: Some(message.base_key),
+        };
+        let plaintext = session.decrypt_ratchet(rng, &message.message)?;
+        Ok((session, plaintext))
+    }
+
+    /// Pads and encrypts one plaintext.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
+        let padded = padding::pad(plaintext)?;
+        let message = self.ratchet.encrypt(&padded)?;
+        Ok(match &self.pending_prekey {
+            Some(p) => CiphertextMessage::PreKey(Box::new(PreKeyMessage {
+                signed_prekey_id: p.signed_prekey_id,
+                one_time_prekey_id: p.one_time_prekey_id,
+                kem_prekey_id: p.kem_prekey_id,
+                identity: self.local_identity,
+                base_key: p.base_key,
+                kem_ciphertext: p.kem_ciphertext.clone(),
+                message,
+            })),
+            None => CiphertextMessage::Ratchet(message),
+        })
+    }
+
+    /// Decrypts a message on this session. A prekey message is accepted only if it is a
+    /// retransmission of the one that created this session (same base key and identity);
+    /// otherwise the caller should try [`Session::respond`].
+    pub fn decrypt<R: CryptoRng + RngCore>(
+        &mut self,
+        rng: &mut R,
+        message: &CiphertextMessage,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        let inner = match message {
+            CiphertextMessage::Ratchet(m) => m,
+            CiphertextMessage::PreKey(p) => {
+                if self.remote_base_key != Some(p.base_key) || p.identity != self.remote_identity {
+                    return Err(DecryptError::WrongSession);
+                }
+                &p.message
+            }
+        };
+        self.decrypt_ratchet(rng, inner)
+    }
+
+    fn decrypt_ratchet<R: CryptoRng + RngCore>(
+        &mut self,
+        rng: &mut R,
+        message: &RatchetMessage,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        // Work on a copy so that a padding failure after a successful AEAD open also leaves
+        // the session untouched.
+        let mut ratchet = self.ratchet.clone();
+        let padded = ratchet.decrypt(rng, message)?;
+        let plaintext = padding::unpad(&padded)?;
+        self.ratchet = ratchet;
+        self.pending_prekey = None;
+        Ok(plaintext)
+    }
+
+    /// Our device address.
+    pub fn local_address(&self) -> Address {
+        self.local_address
+    }
+
+    /// The peer's device address.
+    pub fn remote_address(&self) -> Address {
+        self.remote_address
+    }
+
+    /// The peer's identity key (feed it to safety numbers).
+    pub fn remote_identity(&self) -> IdentityPublicKey {
+        self.remote_identity
+    }
+
+    /// True until the initiator has received a reply.
+    pub fn is_awaiting_reply(&self) -> bool {
+        self.pending_prekey.is_some()
+    }
+
+    /// The base key of the prekey message that created this session (responder side).
+    pub fn remote_base_key(&self) -> Option<[u8; 32]> {
+        self.remote_base_key
+    }
+
+    /// Versioned storage encoding (see docs/PROTOCOL.md, "Session state").
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::with_capacity(2048 + self.ratchet.skipped_key_count() * 68);
+        w.u8(SESSION_VERSION);
+        self.local_address.write(&mut w);
+        self.remote_address.write(&mut w);
+        self.local_identity.write(&mut w);
+        self.remote_identity.write(&mut w);
+        match &self.pending_prekey {
+            Some(p) => {
+                w.u8(1).u32(p.signed_prekey_id);
+                match p.one_time_prekey_id {
+                    Some(id) => w.u8(1).u32(id),
+                    None => w.u8(0),
+                };
+                w.u32(p.kem_prekey_id)
+                    .bytes(&p.base_key)
+                    .bytes(&p.kem_ciphertext);
+            }
+            None => {
+                w.u8(0);
+            }
+        }
+        match &self.remote_base_key {
+            Some(k) => w.u8(1).bytes(k),
+            None => w.u8(0),
+        };
+        self.ratchet.write(&mut w);
+        w.into_zeroizing()
+    }
+
+    /// Restores from [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.version(SESSION_VERSION)?;
+        let local_address = Address::read(&mut r)?;
+        let remote_address = Address::read(&mut r)?;
+        let local_identity = IdentityPublicKey::read(&mut r)?;
+        let remote_identity = IdentityPublicKey::read(&mut r)?;
+        let pending_prekey = if r.flag()? {
+            let signed_prekey_id = r.u32()?;
+            let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
+            Some(PendingPreKey {
+                signed_prekey_id,
+                one_time_prekey_id,
+                kem_prekey_id: r.u32()?,
+                base_key: r.array()?,
+                kem_ciphertext: r.take(KEM_CIPHERTEXT_LEN)?.to_vec(),
+            })
+        } else {
+            None
+        };
+        let remote_base_key = if r.flag()? { Some(r.array()?) } else { None };
+        let ratchet = DoubleRatchet::read(&mut r)?;
+        r.finish()?;
+        Ok(Self {
+            local_address,
+            remote_address,
+            local_identity,
+            remote_identity,
+            ratchet,
+            pending_prekey,
+            remote_base_key,
+        })
+    }
+}
