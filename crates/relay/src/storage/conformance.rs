@@ -1,0 +1,352 @@
+//! Backend-independent storage tests, run against every backend.
+
+use std::sync::Arc;
+
+use sotto_relay_wire::{Address, Prekey};
+
+use super::*;
+
+const DAY: u64 = 24 * 60 * 60 * 1000;
+const T0: u64 = 1_800_000_000_000;
+
+pub(crate) fn policy() -> Policy {
+    Policy {
+        username_release_ms: 30 * DAY,
+        reglock_lapse_ms: 90 * DAY,
+        pin_attempts_per_day: 10,
+        max_prekeys: 100,
+        mailbox_cap: 5,
+        message_ttl_ms: 30 * DAY,
+    }
+}
+
+fn addr(n: u8, device: u32) -> Address {
+    Address {
+        account: [n; 32],
+        device,
+    }
+}
+
+fn key(id: u32) -> Prekey {
+    Prekey {
+        id,
+        bytes: vec![id as u8; 33],
+    }
+}
+
+pub(crate) async fn usernames<S: Storage>(s: &S) {
+    let (a, b) = (addr(1, 1), addr(2, 1));
+    s.touch_device(a, T0).await.unwrap();
+    s.touch_device(b, T0).await.unwrap();
+    assert_eq!(s.lookup_username("alice".into()).await.unwrap(), None);
+    s.claim_username(a.account, "alice".into(), None, T0)
+        .await
+        .unwrap();
+    // Idempotent for the owner.
+    s.claim_username(a.account, "alice".into(), None, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.lookup_username("alice".into()).await.unwrap(),
+        Some(a.account)
+    );
+    assert!(matches!(
+        s.claim_username(b.account, "alice".into(), None, T0).await,
+        Err(ClaimError::Taken)
+    ));
+    assert!(matches!(
+        s.claim_username(a.account, "alice2".into(), None, T0).await,
+        Err(ClaimError::AlreadyHasUsername)
+    ));
+    s.claim_username(b.account, "bob".into(), None, T0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.change_username(a.account, "bob".into(), T0).await,
+        Err(ChangeError::Taken)
+    ));
+    s.change_username(a.account, "alicia".into(), T0)
+        .await
+        .unwrap();
+    assert_eq!(s.lookup_username("alice".into()).await.unwrap(), None);
+    assert_eq!(
+        s.lookup_username("alicia".into()).await.unwrap(),
+        Some(a.account)
+    );
+    s.release_username(a.account).await.unwrap();
+    assert!(matches!(
+        s.release_username(a.account).await,
+        Err(ReleaseError::NoUsername)
+    ));
+    assert!(matches!(
+        s.change_username(a.account, "x_y".into(), T0).await,
+        Err(ChangeError::NoUsername)
+    ));
+    // An unlocked username of an account inactive for the release period is free.
+    let later = T0 + 30 * DAY;
+    s.touch_device(a, later).await.unwrap();
+    s.claim_username(a.account, "bob".into(), None, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.lookup_username("bob".into()).await.unwrap(),
+        Some(a.account)
+    );
+}
+
+pub(crate) async fn registration_lock<S: Storage>(s: &S) {
+    let (owner, thief) = (addr(3, 1), addr(4, 1));
+    s.touch_device(owner, T0).await.unwrap();
+    s.claim_username(owner.account, "carol".into(), None, T0)
+        .await
+        .unwrap();
+    s.set_reglock(owner.account, [7; 32]).await.unwrap();
+    assert!(matches!(
+        s.claim_username(thief.account, "carol".into(), None, T0)
+            .await,
+        Err(ClaimError::PinRequired)
+    ));
+    let mut now = T0;
+    for expected_left in (7..10).rev() {
+        match s
+            .claim_username(thief.account, "carol".into(), Some([1; 32]), now)
+            .await
+        {
+            Err(ClaimError::PinIncorrect { remaining }) => assert_eq!(remaining, expected_left),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Fourth failure starts a backoff.
+    assert!(matches!(
+        s.claim_username(thief.account, "carol".into(), Some([1; 32]), now)
+            .await,
+        Err(ClaimError::PinIncorrect { remaining: 6 })
+    ));
+    assert!(matches!(
+        s.claim_username(thief.account, "carol".into(), Some([1; 32]), now)
+            .await,
+        Err(ClaimError::PinLocked {
+            retry_after_ms: 2000
+        })
+    ));
+    for _ in 0..6 {
+        now += 3_600_000;
+        assert!(matches!(
+            s.claim_username(thief.account, "carol".into(), Some([1; 32]), now)
+                .await,
+            Err(ClaimError::PinIncorrect { .. })
+        ));
+    }
+    now += 3_600_000;
+    // Ten failures in the day: even the right PIN is refused until the window ends.
+    assert!(matches!(
+        s.claim_username(thief.account, "carol".into(), Some([7; 32]), now)
+            .await,
+        Err(ClaimError::PinLocked { .. })
+    ));
+    assert_eq!(
+        s.lookup_username("carol".into()).await.unwrap(),
+        Some(owner.account)
+    );
+    // A new day: the right PIN transfers the username and removes the old lock.
+    now = T0 + DAY + 1;
+    s.touch_device(thief, now).await.unwrap();
+    s.claim_username(thief.account, "carol".into(), Some([7; 32]), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.lookup_username("carol".into()).await.unwrap(),
+        Some(thief.account)
+    );
+
+    // Lapse: a locked username whose owner is inactive past the lapse period is free.
+    let other = addr(5, 1);
+    s.set_reglock(thief.account, [9; 32]).await.unwrap();
+    assert!(matches!(
+        s.claim_username(other.account, "carol".into(), None, now + 89 * DAY)
+            .await,
+        Err(ClaimError::PinRequired)
+    ));
+    s.claim_username(other.account, "carol".into(), None, now + 90 * DAY)
+        .await
+        .unwrap();
+
+    // Clearing the lock makes it a plain username again.
+    s.touch_device(other, now + 90 * DAY).await.unwrap();
+    s.set_reglock(other.account, [1; 32]).await.unwrap();
+    s.clear_reglock(other.account).await.unwrap();
+    assert!(matches!(
+        s.claim_username(owner.account, "carol".into(), Some([1; 32]), now + 90 * DAY)
+            .await,
+        Err(ClaimError::Taken)
+    ));
+}
+
+pub(crate) async fn prekeys<S: Storage>(s: &S) {
+    let a = addr(6, 2);
+    s.touch_device(a, T0).await.unwrap();
+    assert!(matches!(
+        s.fetch_bundle(a).await,
+        Err(BundleError::NotFound)
+    ));
+    s.put_signed_prekey(a, key(1)).await.unwrap();
+    let (b, left) = s.fetch_bundle(a).await.unwrap();
+    assert_eq!(b.signed_prekey, key(1));
+    assert!(b.one_time_prekey.is_none() && b.kem_prekey.is_none());
+    assert_eq!(left, PrekeyCounts::default());
+    s.put_last_resort_kem(a, key(50)).await.unwrap();
+    let c = s
+        .add_one_time_prekeys(a, OneTimeKind::X25519, vec![key(10), key(11)])
+        .await
+        .unwrap();
+    assert_eq!(c.one_time, 2);
+    let c = s
+        .add_one_time_prekeys(a, OneTimeKind::Kem, vec![key(20)])
+        .await
+        .unwrap();
+    assert_eq!(
+        c,
+        PrekeyCounts {
+            one_time: 2,
+            one_time_kem: 1
+        }
+    );
+    let (b, left) = s.fetch_bundle(a).await.unwrap();
+    assert_eq!(b.one_time_prekey, Some(key(10)));
+    let kem = b.kem_prekey.unwrap();
+    assert_eq!((kem.prekey, kem.last_resort), (key(20), false));
+    assert_eq!(
+        left,
+        PrekeyCounts {
+            one_time: 1,
+            one_time_kem: 0
+        }
+    );
+    let (b, _) = s.fetch_bundle(a).await.unwrap();
+    assert_eq!(b.one_time_prekey, Some(key(11)));
+    let kem = b.kem_prekey.unwrap();
+    assert_eq!((kem.prekey, kem.last_resort), (key(50), true));
+    let (b, _) = s.fetch_bundle(a).await.unwrap();
+    assert_eq!(b.one_time_prekey, None);
+    // Replacing the signed prekey.
+    s.put_signed_prekey(a, key(2)).await.unwrap();
+    assert_eq!(s.fetch_bundle(a).await.unwrap().0.signed_prekey, key(2));
+    // The cap.
+    let many: Vec<Prekey> = (100..201).map(key).collect();
+    assert!(matches!(
+        s.add_one_time_prekeys(a, OneTimeKind::X25519, many).await,
+        Err(UploadError::TooMany { cap: 100 })
+    ));
+    assert_eq!(s.prekey_counts(a).await.unwrap().one_time, 0);
+}
+
+pub(crate) async fn concurrent_bundles<S: Storage>(s: Arc<S>) {
+    let a = addr(7, 1);
+    s.touch_device(a, T0).await.unwrap();
+    s.put_signed_prekey(a, key(1)).await.unwrap();
+    s.add_one_time_prekeys(a, OneTimeKind::X25519, (1..=40).map(key).collect())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.fetch_bundle(a).await.unwrap().0.one_time_prekey
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        if let Some(k) = t.await.unwrap() {
+            ids.push(k.id);
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=40).collect::<Vec<u32>>());
+}
+
+pub(crate) async fn mailboxes<S: Storage>(s: &S) {
+    let (a, b) = (addr(8, 1), addr(8, 2));
+    assert!(matches!(
+        s.enqueue(a, vec![1], T0).await,
+        Err(EnqueueError::UnknownRecipient)
+    ));
+    s.touch_device(a, T0).await.unwrap();
+    s.touch_device(b, T0).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5u8 {
+        ids.push(s.enqueue(a, vec![i; 10], T0 + u64::from(i)).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    assert!(matches!(
+        s.enqueue(a, vec![9], T0).await,
+        Err(EnqueueError::MailboxFull { cap: 5 })
+    ));
+    // Other device's mailbox is separate.
+    let other = s.enqueue(b, vec![42], T0).await.unwrap();
+    let got = s.pending(a, 0, 3, T0).await.unwrap();
+    assert_eq!(
+        got.iter().map(|d| d.message_id).collect::<Vec<_>>(),
+        ids[..3]
+    );
+    assert_eq!(got[1].envelope, vec![1; 10]);
+    assert_eq!(got[1].received_at_ms, T0 + 1);
+    let rest = s.pending(a, ids[2], 10, T0).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    // Ack deletes only the recipient's own messages.
+    assert!(!s.ack(b, ids[0]).await.unwrap());
+    assert!(s.ack(a, ids[0]).await.unwrap());
+    assert!(!s.ack(a, ids[0]).await.unwrap());
+    assert_eq!(s.pending(a, 0, 10, T0).await.unwrap().len(), 4);
+    s.enqueue(a, vec![5], T0 + 10).await.unwrap();
+    // Ids are never reused after deletes.
+    let newest = s
+        .pending(a, 0, 10, T0)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .message_id;
+    assert!(newest > other);
+    // Expiry: invisible after the TTL, then purged.
+    let expired_at = T0 + 30 * DAY + 100;
+    assert!(s.pending(a, 0, 10, expired_at).await.unwrap().is_empty());
+    assert_eq!(s.purge_expired(expired_at).await.unwrap(), 6);
+    assert!(s.pending(a, 0, 10, T0).await.unwrap().is_empty());
+    s.health().await.unwrap();
+}
+
+pub(crate) async fn durability_before<S: Storage>(s: &S) -> u64 {
+    let (owner, thief) = (addr(9, 1), addr(10, 1));
+    s.touch_device(owner, T0).await.unwrap();
+    s.claim_username(owner.account, "dave".into(), None, T0)
+        .await
+        .unwrap();
+    s.set_reglock(owner.account, [3; 32]).await.unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            s.claim_username(thief.account, "dave".into(), Some([0; 32]), T0)
+                .await,
+            Err(ClaimError::PinIncorrect { .. })
+        ));
+    }
+    s.enqueue(owner, b"kept".to_vec(), T0).await.unwrap()
+}
+
+pub(crate) async fn durability_after<S: Storage>(s: &S, id: u64) {
+    let (owner, thief) = (addr(9, 1), addr(10, 1));
+    assert_eq!(
+        s.lookup_username("dave".into()).await.unwrap(),
+        Some(owner.account)
+    );
+    assert!(matches!(
+        s.claim_username(thief.account, "dave".into(), Some([0; 32]), T0)
+            .await,
+        Err(ClaimError::PinIncorrect { remaining: 6 })
+    ));
+    let got = s.pending(owner, 0, 10, T0).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].message_id, got[0].envelope.as_slice()),
+        (id, &b"kept"[..])
+    );
+}

@@ -1,0 +1,926 @@
+//! PostgreSQL backend for several stateless relay nodes sharing one database.
+//!
+//! Every operation is one transaction on one of a few pooled connections. One-time prekeys are
+//! removed with `DELETE … RETURNING` on a row chosen with `FOR UPDATE SKIP LOCKED`; mailbox caps,
+//! prekey caps and PIN counters lock the relevant row (`FOR UPDATE`). A `presence` table records
+//! which devices are connected to some node; enqueueing for a present device issues
+//! `pg_notify('sotto_relay_mail', …)` inside the transaction (delivered on commit), and every
+//! node `LISTEN`s on a dedicated connection and wakes its local connection for that device.
+
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::StreamExt;
+use rand_core::{OsRng, RngCore};
+use sotto_relay_wire::{Address, Bundle, Delivery, KemPrekey, Prekey};
+use tokio::sync::{Mutex, mpsc};
+use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls, Row, Transaction};
+
+use super::{
+    AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OneTimeKind, Policy,
+    PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms, reglock_hash,
+};
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+const POOL_SIZE: usize = 4;
+const CHANNEL: &str = "sotto_relay_mail";
+/// How often a node records that it is alive.
+const HEARTBEAT_MS: u64 = 30_000;
+/// After this long without a heartbeat a node's presence rows are deleted.
+const NODE_TIMEOUT_MS: u64 = 120_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    account BYTEA PRIMARY KEY,
+    last_seen_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    account BYTEA NOT NULL,
+    device BIGINT NOT NULL,
+    last_seen_ms BIGINT NOT NULL,
+    PRIMARY KEY (account, device)
+);
+CREATE TABLE IF NOT EXISTS usernames (
+    username TEXT PRIMARY KEY,
+    account BYTEA NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS reglocks (
+    account BYTEA PRIMARY KEY,
+    salt BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    failed BIGINT NOT NULL DEFAULT 0,
+    window_start_ms BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS signed_prekeys (
+    account BYTEA NOT NULL, device BIGINT NOT NULL, key_id BIGINT NOT NULL, body BYTEA NOT NULL,
+    PRIMARY KEY (account, device)
+);
+CREATE TABLE IF NOT EXISTS last_resort_kem_prekeys (
+    account BYTEA NOT NULL, device BIGINT NOT NULL, key_id BIGINT NOT NULL, body BYTEA NOT NULL,
+    PRIMARY KEY (account, device)
+);
+CREATE TABLE IF NOT EXISTS one_time_prekeys (
+    account BYTEA NOT NULL, device BIGINT NOT NULL, key_id BIGINT NOT NULL, body BYTEA NOT NULL,
+    PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE IF NOT EXISTS one_time_kem_prekeys (
+    account BYTEA NOT NULL, device BIGINT NOT NULL, key_id BIGINT NOT NULL, body BYTEA NOT NULL,
+    PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id BIGSERIAL PRIMARY KEY,
+    account BYTEA NOT NULL,
+    device BIGINT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    envelope BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_mailbox ON messages (account, device, id);
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_ms);
+CREATE TABLE IF NOT EXISTS nodes (
+    node BYTEA PRIMARY KEY,
+    heartbeat_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS presence (
+    account BYTEA NOT NULL,
+    device BIGINT NOT NULL,
+    node BYTEA NOT NULL,
+    since_ms BIGINT NOT NULL,
+    PRIMARY KEY (account, device, node)
+);
+";
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StorageError::Database(e.to_string())
+    }
+}
+
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn unms(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn account_of(row: &Row, idx: usize) -> Result<AccountId, StorageError> {
+    let bytes: Vec<u8> = row.try_get(idx)?;
+    bytes
+        .try_into()
+        .map_err(|_| StorageError::Database("account id is not 32 bytes".into()))
+}
+
+fn prekey_of(row: &Row) -> Result<Prekey, StorageError> {
+    let id: i64 = row.try_get(0)?;
+    Ok(Prekey {
+        id: u32::try_from(id).map_err(|_| StorageError::Database("bad key id".into()))?,
+        bytes: row.try_get(1)?,
+    })
+}
+
+/// The PostgreSQL backend.
+pub struct PgStorage {
+    url: String,
+    pool: Vec<Mutex<Option<Client>>>,
+    next: AtomicUsize,
+    policy: Policy,
+    node: [u8; 16],
+    wakeups: StdMutex<Option<mpsc::UnboundedReceiver<Address>>>,
+    _listener: Client,
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgStorage")
+    }
+}
+
+async fn connect(url: &str) -> Result<Client, StorageError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+fn encode_wakeup(addr: &Address) -> String {
+    let mut s = String::with_capacity(64 + 11);
+    for b in addr.account {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.push(':');
+    s.push_str(&addr.device.to_string());
+    s
+}
+
+fn decode_wakeup(payload: &str) -> Option<Address> {
+    let (hex, device) = payload.split_once(':')?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut account = [0u8; 32];
+    for (i, byte) in account.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(Address {
+        account,
+        device: device.parse().ok()?,
+    })
+}
+
+impl PgStorage {
+    /// Connects, creates the schema if needed and starts listening for cross-node wake-ups.
+    pub async fn connect(url: &str, policy: Policy) -> Result<Self, StorageError> {
+        let setup = connect(url).await?;
+        // Several nodes may start at once: serialise schema creation.
+        setup
+            .batch_execute("SELECT pg_advisory_lock(74470001)")
+            .await?;
+        let created = setup.batch_execute(SCHEMA).await;
+        setup
+            .batch_execute("SELECT pg_advisory_unlock(74470001)")
+            .await?;
+        created?;
+        let mut node = [0u8; 16];
+        OsRng.fill_bytes(&mut node);
+        // The listener connection: its messages are polled by hand to see notifications.
+        let (listener, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if let Some(addr) = decode_wakeup(n.payload())
+                            && tx.send(addr).is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "LISTEN connection failed; polling only");
+                        break;
+                    }
+                }
+            }
+        });
+        listener.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        heartbeat(&setup, &node).await?;
+        tokio::spawn(heartbeats(url.to_string(), node));
+        let mut pool = Vec::with_capacity(POOL_SIZE);
+        pool.push(Mutex::new(Some(setup)));
+        for _ in 1..POOL_SIZE {
+            pool.push(Mutex::new(None));
+        }
+        Ok(Self {
+            url: url.to_string(),
+            pool,
+            next: AtomicUsize::new(0),
+            policy,
+            node,
+            wakeups: StdMutex::new(Some(rx)),
+            _listener: listener,
+        })
+    }
+
+    /// A pooled connection, reconnected if it died.
+    async fn conn(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StorageError> {
+        let slot = &self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()];
+        let mut guard = slot.lock().await;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(connect(&self.url).await?);
+        }
+        Ok(guard)
+    }
+}
+
+/// Runs `$body` (an async block body evaluating to `Result<T, StorageError>`) in one
+/// transaction; commits only on `Ok`. `return` inside the body leaves the body only.
+macro_rules! in_tx {
+    ($self:ident, |$c:ident, $p:ident| $body:block) => {{
+        let mut guard = $self.conn().await?;
+        let client = guard.as_mut().ok_or(StorageError::Closed)?;
+        let tx = client.transaction().await.map_err(StorageError::from)?;
+        #[allow(unused_variables)]
+        let ($c, $p) = (&tx, &$self.policy);
+        let out: Result<_, StorageError> = async move $body.await;
+        match out {
+            Ok(v) => {
+                tx.commit().await.map_err(StorageError::from)?;
+                Ok::<_, StorageError>(v)
+            }
+            Err(e) => Err(e),
+        }
+    }};
+}
+
+/// Records this node as alive and forgets nodes (and their presence rows) that stopped
+/// beating, e.g. after a crash.
+async fn heartbeat(c: &Client, node: &[u8; 16]) -> Result<(), StorageError> {
+    let now = ms(crate::now_ms());
+    c.execute(
+        "INSERT INTO nodes (node, heartbeat_ms) VALUES ($1, $2)
+         ON CONFLICT (node) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+        &[&&node[..], &now],
+    )
+    .await?;
+    let stale = now - ms(NODE_TIMEOUT_MS);
+    c.execute(
+        "DELETE FROM presence WHERE node IN (SELECT node FROM nodes WHERE heartbeat_ms < $1)",
+        &[&stale],
+    )
+    .await?;
+    c.execute("DELETE FROM nodes WHERE heartbeat_ms < $1", &[&stale])
+        .await?;
+    Ok(())
+}
+
+async fn heartbeats(url: String, node: [u8; 16]) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(HEARTBEAT_MS));
+    let mut client: Option<Client> = None;
+    loop {
+        tick.tick().await;
+        if client.as_ref().is_none_or(Client::is_closed) {
+            client = connect(&url).await.ok();
+        }
+        if let Some(c) = &client
+            && let Err(e) = heartbeat(c, &node).await
+        {
+            tracing::warn!(error = %e, "node heartbeat failed");
+        }
+    }
+}
+
+async fn counts(c: &impl GenericClient, addr: Address) -> Result<PrekeyCounts, StorageError> {
+    let row = c
+        .query_one(
+            "SELECT (SELECT COUNT(*) FROM one_time_prekeys WHERE account = $1 AND device = $2),
+                    (SELECT COUNT(*) FROM one_time_kem_prekeys WHERE account = $1 AND device = $2)",
+            &[&&addr.account[..], &i64::from(addr.device)],
+        )
+        .await?;
+    let (a, b): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    Ok(PrekeyCounts {
+        one_time: u32::try_from(a).unwrap_or(u32::MAX),
+        one_time_kem: u32::try_from(b).unwrap_or(u32::MAX),
+    })
+}
+
+async fn own_username(
+    c: &impl GenericClient,
+    account: &AccountId,
+) -> Result<Option<String>, StorageError> {
+    let row = c
+        .query_opt(
+            "SELECT username FROM usernames WHERE account = $1",
+            &[&&account[..]],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get(0)?),
+        None => None,
+    })
+}
+
+struct Holder {
+    account: AccountId,
+    inactive_ms: u64,
+    lock: Option<Lock>,
+}
+
+struct Lock {
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+    failed: u32,
+    window_start_ms: u64,
+    next_attempt_ms: u64,
+}
+
+async fn holder(
+    c: &impl GenericClient,
+    username: &str,
+    now_ms: u64,
+    policy: &Policy,
+) -> Result<Option<Holder>, StorageError> {
+    let Some(row) = c
+        .query_opt(
+            "SELECT account FROM usernames WHERE username = $1 FOR UPDATE",
+            &[&username],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let account = account_of(&row, 0)?;
+    let last_seen: i64 = match c
+        .query_opt(
+            "SELECT last_seen_ms FROM accounts WHERE account = $1",
+            &[&&account[..]],
+        )
+        .await?
+    {
+        Some(r) => r.try_get(0)?,
+        None => 0,
+    };
+    let inactive_ms = now_ms.saturating_sub(unms(last_seen));
+    let lock = match c
+        .query_opt(
+            "SELECT salt, hash, failed, window_start_ms, next_attempt_ms FROM reglocks
+             WHERE account = $1 FOR UPDATE",
+            &[&&account[..]],
+        )
+        .await?
+    {
+        Some(r) if inactive_ms < policy.reglock_lapse_ms => Some(Lock {
+            salt: r.try_get(0)?,
+            hash: r.try_get(1)?,
+            failed: u32::try_from(r.try_get::<_, i64>(2)?).unwrap_or(u32::MAX),
+            window_start_ms: unms(r.try_get(3)?),
+            next_attempt_ms: unms(r.try_get(4)?),
+        }),
+        _ => None,
+    };
+    Ok(Some(Holder {
+        account,
+        inactive_ms,
+        lock,
+    }))
+}
+
+async fn transfer(
+    c: &impl GenericClient,
+    from: &AccountId,
+    to: &AccountId,
+    username: &str,
+) -> Result<(), StorageError> {
+    c.execute("DELETE FROM usernames WHERE account = $1", &[&&from[..]])
+        .await?;
+    c.execute("DELETE FROM reglocks WHERE account = $1", &[&&from[..]])
+        .await?;
+    c.execute(
+        "INSERT INTO usernames (username, account) VALUES ($1, $2)",
+        &[&username, &&to[..]],
+    )
+    .await?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+async fn claim(
+    c: &Transaction<'_>,
+    policy: &Policy,
+    account: AccountId,
+    username: &str,
+    pin: Option<[u8; 32]>,
+    now_ms: u64,
+) -> Result<Result<(), ClaimError>, StorageError> {
+    match own_username(c, &account).await? {
+        Some(own) if own == username => return Ok(Ok(())),
+        Some(_) => return Ok(Err(ClaimError::AlreadyHasUsername)),
+        None => {}
+    }
+    let Some(h) = holder(c, username, now_ms, policy).await? else {
+        return match c
+            .execute(
+                "INSERT INTO usernames (username, account) VALUES ($1, $2)",
+                &[&username, &&account[..]],
+            )
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            // A concurrent claim won.
+            Err(e) if is_unique_violation(&e) => Ok(Err(ClaimError::Taken)),
+            Err(e) => Err(e.into()),
+        };
+    };
+    let Some(mut lock) = h.lock else {
+        if h.inactive_ms >= policy.username_release_ms {
+            transfer(c, &h.account, &account, username).await?;
+            return Ok(Ok(()));
+        }
+        return Ok(Err(ClaimError::Taken));
+    };
+    let Some(pin) = pin else {
+        return Ok(Err(ClaimError::PinRequired));
+    };
+    if now_ms.saturating_sub(lock.window_start_ms) >= DAY_MS {
+        lock.failed = 0;
+        lock.window_start_ms = now_ms;
+    }
+    if lock.failed >= policy.pin_attempts_per_day {
+        let retry = (lock.window_start_ms + DAY_MS).saturating_sub(now_ms);
+        return Ok(Err(ClaimError::PinLocked {
+            retry_after_ms: retry.max(1),
+        }));
+    }
+    if now_ms < lock.next_attempt_ms {
+        return Ok(Err(ClaimError::PinLocked {
+            retry_after_ms: lock.next_attempt_ms - now_ms,
+        }));
+    }
+    let computed = reglock_hash(&lock.salt, &pin);
+    if bool::from(subtle::ConstantTimeEq::ct_eq(&computed[..], &lock.hash[..])) {
+        transfer(c, &h.account, &account, username).await?;
+        return Ok(Ok(()));
+    }
+    lock.failed += 1;
+    c.execute(
+        "UPDATE reglocks SET failed = $2, window_start_ms = $3, next_attempt_ms = $4
+         WHERE account = $1",
+        &[
+            &&h.account[..],
+            &i64::from(lock.failed),
+            &ms(lock.window_start_ms),
+            &ms(now_ms + pin_backoff_ms(lock.failed)),
+        ],
+    )
+    .await?;
+    Ok(Err(ClaimError::PinIncorrect {
+        remaining: policy.pin_attempts_per_day.saturating_sub(lock.failed),
+    }))
+}
+
+async fn change(
+    c: &Transaction<'_>,
+    policy: &Policy,
+    account: AccountId,
+    username: &str,
+    now_ms: u64,
+) -> Result<Result<(), ChangeError>, StorageError> {
+    let Some(own) = own_username(c, &account).await? else {
+        return Ok(Err(ChangeError::NoUsername));
+    };
+    if own == username {
+        return Ok(Ok(()));
+    }
+    if let Some(h) = holder(c, username, now_ms, policy).await? {
+        if h.lock.is_some() || h.inactive_ms < policy.username_release_ms {
+            return Ok(Err(ChangeError::Taken));
+        }
+        c.execute(
+            "DELETE FROM usernames WHERE account = $1",
+            &[&&h.account[..]],
+        )
+        .await?;
+        c.execute(
+            "DELETE FROM reglocks WHERE account = $1",
+            &[&&h.account[..]],
+        )
+        .await?;
+    }
+    match c
+        .execute(
+            "UPDATE usernames SET username = $2 WHERE account = $1",
+            &[&&account[..], &username],
+        )
+        .await
+    {
+        Ok(_) => Ok(Ok(())),
+        Err(e) if is_unique_violation(&e) => Ok(Err(ChangeError::Taken)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn take_one_time(
+    c: &impl GenericClient,
+    table: &str,
+    addr: Address,
+) -> Result<Option<Prekey>, StorageError> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE (account, device, key_id) IN (
+           SELECT account, device, key_id FROM {table} WHERE account = $1 AND device = $2
+           ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING key_id, body"
+    );
+    match c
+        .query_opt(&sql, &[&&addr.account[..], &i64::from(addr.device)])
+        .await?
+    {
+        Some(row) => Ok(Some(prekey_of(&row)?)),
+        None => Ok(None),
+    }
+}
+
+async fn single_key(
+    c: &impl GenericClient,
+    table: &str,
+    addr: Address,
+) -> Result<Option<Prekey>, StorageError> {
+    let sql = format!("SELECT key_id, body FROM {table} WHERE account = $1 AND device = $2");
+    match c
+        .query_opt(&sql, &[&&addr.account[..], &i64::from(addr.device)])
+        .await?
+    {
+        Some(row) => Ok(Some(prekey_of(&row)?)),
+        None => Ok(None),
+    }
+}
+
+async fn put_single(
+    c: &impl GenericClient,
+    table: &str,
+    addr: Address,
+    key: &Prekey,
+) -> Result<(), StorageError> {
+    let sql = format!(
+        "INSERT INTO {table} (account, device, key_id, body) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account, device) DO UPDATE SET key_id = excluded.key_id, body = excluded.body"
+    );
+    c.execute(
+        &sql,
+        &[
+            &&addr.account[..],
+            &i64::from(addr.device),
+            &i64::from(key.id),
+            &key.bytes,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Locks the device row (serialising mailbox and prekey writers); false if unknown.
+async fn lock_device(c: &impl GenericClient, addr: Address) -> Result<bool, StorageError> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM devices WHERE account = $1 AND device = $2 FOR UPDATE",
+        &[&&addr.account[..], &i64::from(addr.device)],
+    )
+    .await?
+    .is_some())
+}
+
+impl Storage for PgStorage {
+    async fn touch_device(&self, addr: Address, now_ms: u64) -> Result<(), StorageError> {
+        in_tx!(self, |c, p| {
+            c.execute(
+                "INSERT INTO accounts (account, last_seen_ms) VALUES ($1, $2)
+                 ON CONFLICT (account) DO UPDATE
+                 SET last_seen_ms = GREATEST(accounts.last_seen_ms, excluded.last_seen_ms)",
+                &[&&addr.account[..], &ms(now_ms)],
+            )
+            .await?;
+            c.execute(
+                "INSERT INTO devices (account, device, last_seen_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (account, device) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+                &[&&addr.account[..], &i64::from(addr.device), &ms(now_ms)],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn claim_username(
+        &self,
+        account: AccountId,
+        username: String,
+        pin: Option<[u8; 32]>,
+        now_ms: u64,
+    ) -> Result<(), ClaimError> {
+        in_tx!(self, |c, p| {
+            claim(c, p, account, &username, pin, now_ms).await
+        })?
+    }
+
+    async fn lookup_username(&self, username: String) -> Result<Option<AccountId>, StorageError> {
+        in_tx!(self, |c, p| {
+            match c
+                .query_opt(
+                    "SELECT account FROM usernames WHERE username = $1",
+                    &[&username],
+                )
+                .await?
+            {
+                Some(row) => Ok(Some(account_of(&row, 0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn change_username(
+        &self,
+        account: AccountId,
+        username: String,
+        now_ms: u64,
+    ) -> Result<(), ChangeError> {
+        in_tx!(self, |c, p| {
+            change(c, p, account, &username, now_ms).await
+        })?
+    }
+
+    async fn release_username(&self, account: AccountId) -> Result<(), ReleaseError> {
+        in_tx!(self, |c, p| {
+            let n = c
+                .execute("DELETE FROM usernames WHERE account = $1", &[&&account[..]])
+                .await?;
+            Ok(if n == 0 {
+                Err(ReleaseError::NoUsername)
+            } else {
+                Ok(())
+            })
+        })?
+    }
+
+    async fn set_reglock(
+        &self,
+        account: AccountId,
+        verifier: [u8; 32],
+    ) -> Result<(), StorageError> {
+        let mut salt = [0u8; 16];
+        OsRng.fill_bytes(&mut salt);
+        let hash = reglock_hash(&salt, &verifier);
+        in_tx!(self, |c, p| {
+            c.execute(
+                "INSERT INTO reglocks (account, salt, hash) VALUES ($1, $2, $3)
+                 ON CONFLICT (account) DO UPDATE SET salt = excluded.salt, hash = excluded.hash",
+                &[&&account[..], &&salt[..], &&hash[..]],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn clear_reglock(&self, account: AccountId) -> Result<(), StorageError> {
+        in_tx!(self, |c, p| {
+            c.execute("DELETE FROM reglocks WHERE account = $1", &[&&account[..]])
+                .await?;
+            Ok(())
+        })
+    }
+
+    async fn put_signed_prekey(&self, addr: Address, key: Prekey) -> Result<(), StorageError> {
+        in_tx!(self, |c, p| {
+            put_single(c, "signed_prekeys", addr, &key).await
+        })
+    }
+
+    async fn put_last_resort_kem(&self, addr: Address, key: Prekey) -> Result<(), StorageError> {
+        in_tx!(self, |c, p| {
+            put_single(c, "last_resort_kem_prekeys", addr, &key).await
+        })
+    }
+
+    async fn add_one_time_prekeys(
+        &self,
+        addr: Address,
+        kind: OneTimeKind,
+        keys: Vec<Prekey>,
+    ) -> Result<PrekeyCounts, UploadError> {
+        in_tx!(self, |c, p| {
+            lock_device(c, addr).await?;
+            let now = counts(c, addr).await?;
+            let (table, existing) = match kind {
+                OneTimeKind::X25519 => ("one_time_prekeys", now.one_time),
+                OneTimeKind::Kem => ("one_time_kem_prekeys", now.one_time_kem),
+            };
+            let incoming = u32::try_from(keys.len()).unwrap_or(u32::MAX);
+            if existing.saturating_add(incoming) > p.max_prekeys {
+                return Ok(Err(UploadError::TooMany { cap: p.max_prekeys }));
+            }
+            let sql = format!(
+                "INSERT INTO {table} (account, device, key_id, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account, device, key_id) DO UPDATE SET body = excluded.body"
+            );
+            let stmt = c.prepare(&sql).await?;
+            for k in &keys {
+                c.execute(
+                    &stmt,
+                    &[
+                        &&addr.account[..],
+                        &i64::from(addr.device),
+                        &i64::from(k.id),
+                        &k.bytes,
+                    ],
+                )
+                .await?;
+            }
+            Ok(Ok(counts(c, addr).await?))
+        })?
+    }
+
+    async fn prekey_counts(&self, addr: Address) -> Result<PrekeyCounts, StorageError> {
+        in_tx!(self, |c, p| { counts(c, addr).await })
+    }
+
+    async fn fetch_bundle(&self, addr: Address) -> Result<(Bundle, PrekeyCounts), BundleError> {
+        in_tx!(self, |c, p| {
+            let Some(signed_prekey) = single_key(c, "signed_prekeys", addr).await? else {
+                return Ok(Err(BundleError::NotFound));
+            };
+            let one_time_prekey = take_one_time(c, "one_time_prekeys", addr).await?;
+            let kem_prekey = match take_one_time(c, "one_time_kem_prekeys", addr).await? {
+                Some(prekey) => Some(KemPrekey {
+                    prekey,
+                    last_resort: false,
+                }),
+                None => single_key(c, "last_resort_kem_prekeys", addr)
+                    .await?
+                    .map(|prekey| KemPrekey {
+                        prekey,
+                        last_resort: true,
+                    }),
+            };
+            let left = counts(c, addr).await?;
+            Ok(Ok((
+                Bundle {
+                    signed_prekey,
+                    one_time_prekey,
+                    kem_prekey,
+                },
+                left,
+            )))
+        })?
+    }
+
+    async fn enqueue(
+        &self,
+        recipient: Address,
+        envelope: Vec<u8>,
+        now_ms: u64,
+    ) -> Result<u64, EnqueueError> {
+        in_tx!(self, |c, p| {
+            // The device row lock serialises enqueues per mailbox: ids are drawn (at INSERT)
+            // after the previous enqueue committed, so they become visible in id order and a
+            // connected recipient's cursor never skips one. It also makes the cap exact.
+            if !lock_device(c, recipient).await? {
+                return Ok(Err(EnqueueError::UnknownRecipient));
+            }
+            let acct = &recipient.account[..];
+            let dev = i64::from(recipient.device);
+            let queued: i64 = c
+                .query_one(
+                    "SELECT COUNT(*) FROM messages WHERE account = $1 AND device = $2",
+                    &[&acct, &dev],
+                )
+                .await?
+                .try_get(0)?;
+            if unms(queued) >= p.mailbox_cap {
+                return Ok(Err(EnqueueError::MailboxFull { cap: p.mailbox_cap }));
+            }
+            let id: i64 = c
+                .query_one(
+                    "INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[
+                        &acct,
+                        &dev,
+                        &ms(now_ms),
+                        &ms(now_ms.saturating_add(p.message_ttl_ms)),
+                        &envelope,
+                    ],
+                )
+                .await?
+                .try_get(0)?;
+            // Delivered to every node's LISTEN connection when this transaction commits.
+            c.execute(
+                "SELECT pg_notify($3, $4) WHERE EXISTS
+                   (SELECT 1 FROM presence WHERE account = $1 AND device = $2)",
+                &[&acct, &dev, &CHANNEL, &encode_wakeup(&recipient)],
+            )
+            .await?;
+            Ok(Ok(unms(id)))
+        })?
+    }
+
+    async fn pending(
+        &self,
+        addr: Address,
+        after_id: u64,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Vec<Delivery>, StorageError> {
+        in_tx!(self, |c, p| {
+            let rows = c
+                .query(
+                    "SELECT id, received_ms, envelope FROM messages
+                     WHERE account = $1 AND device = $2 AND id > $3 AND expires_ms > $4
+                     ORDER BY id LIMIT $5",
+                    &[
+                        &&addr.account[..],
+                        &i64::from(addr.device),
+                        &ms(after_id),
+                        &ms(now_ms),
+                        &i64::from(limit),
+                    ],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Delivery {
+                        message_id: unms(r.try_get(0)?),
+                        received_at_ms: unms(r.try_get(1)?),
+                        envelope: r.try_get(2)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn ack(&self, addr: Address, message_id: u64) -> Result<bool, StorageError> {
+        in_tx!(self, |c, p| {
+            Ok(c.execute(
+                "DELETE FROM messages WHERE id = $1 AND account = $2 AND device = $3",
+                &[&ms(message_id), &&addr.account[..], &i64::from(addr.device)],
+            )
+            .await?
+                > 0)
+        })
+    }
+
+    async fn purge_expired(&self, now_ms: u64) -> Result<u64, StorageError> {
+        in_tx!(self, |c, p| {
+            Ok(c.execute(
+                "DELETE FROM messages WHERE expires_ms <= $1",
+                &[&ms(now_ms)],
+            )
+            .await?)
+        })
+    }
+
+    async fn health(&self) -> Result<(), StorageError> {
+        in_tx!(self, |c, p| {
+            c.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        })
+    }
+
+    async fn set_presence(&self, addr: Address, online: bool) -> Result<(), StorageError> {
+        let node = self.node;
+        in_tx!(self, |c, p| {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                [&&addr.account[..], &i64::from(addr.device), &&node[..]];
+            if online {
+                c.execute(
+                    "INSERT INTO presence (account, device, node, since_ms) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (account, device, node) DO UPDATE SET since_ms = excluded.since_ms",
+                    &[params[0], params[1], params[2], &ms(crate::now_ms())],
+                )
+                .await?;
+            } else {
+                c.execute(
+                    "DELETE FROM presence WHERE account = $1 AND device = $2 AND node = $3",
+                    &params,
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn take_remote_wakeups(&self) -> Option<mpsc::UnboundedReceiver<Address>> {
+        self.wakeups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+#[cfg(test)]
+mod tests;
