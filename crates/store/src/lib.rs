@@ -3,3 +3,18 @@
 //!
 //! Depends only on `sotto-protocol`; knows nothing of networking or of any front end.
 #![forbid(unsafe_code)]
+
+mod db;
+mod fsutil;
+mod keyfile;
+mod keyring_store;
+mod queries;
+mod secret;
+mod store;
+
+pub use db::DbOpenError;
+pub use keyfile::{KdfParams, KeyFileError};
+pub use keyring_store::{KEYRING_SERVICE, KeyringError};
+pub use queries::*;
+pub use secret::{DB_KEY_LEN, Passphrase};
+pub use store::{CreateError, KeyMode, KeyProtection, OpenError, RewrapError, Store, key_mode};

@@ -1,0 +1,323 @@
+//! Opening the SQLCipher database and migrating its schema.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+
+use crate::secret::DbKey;
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbOpenError {
+    /// The key does not decrypt the database.
+    #[error("the database could not be opened with this key")]
+    WrongKey,
+    /// The database was written by a newer Sotto.
+    #[error("the database schema version {found} is newer than this build supports ({supported})")]
+    TooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// SQLite failed.
+    #[error("database error while opening (SQLite code {code:?})")]
+    Sqlite {
+        /// The SQLite error code.
+        code: Option<ErrorCode>,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl From<rusqlite::Error> for DbOpenError {
+    fn from(source: rusqlite::Error) -> Self {
+        let code = source.sqlite_error_code();
+        if code == Some(ErrorCode::NotADatabase) {
+            return Self::WrongKey;
+        }
+        Self::Sqlite { code, source }
+    }
+}
+
+/// Opens (creating if needed) the encrypted database at `path` with `key`, sets the pragmas,
+/// verifies the key and migrates.
+pub(crate) fn open_encrypted(path: &Path, key: &DbKey) -> Result<Connection, DbOpenError> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Silence SQLCipher's own stderr logging (it would print e.g. HMAC failures).
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    conn.execute_batch(&key.key_pragma())?;
+    // Touching the schema is the first read: a wrong key fails here with SQLITE_NOTADB.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    configure(&conn)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Pragmas applied to every connection after keying.
+pub(crate) fn configure(conn: &Connection) -> Result<(), DbOpenError> {
+    conn.execute_batch(
+        "PRAGMA secure_delete = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = ON;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;",
+    )?;
+    Ok(())
+}
+
+/// Schema migrations; migration `i` moves `user_version` from `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    r#"
+CREATE TABLE own_identity (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    blob        BLOB NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE TABLE own_prekeys (
+    kind        INTEGER NOT NULL,
+    id          INTEGER NOT NULL,
+    blob        BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE contacts (
+    account_id    BLOB PRIMARY KEY CHECK (length(account_id) = 32),
+    device_id     INTEGER NOT NULL,
+    username      TEXT,
+    display_name  TEXT,
+    identity_key  BLOB NOT NULL,
+    verification  INTEGER NOT NULL,
+    blocked       INTEGER NOT NULL DEFAULT 0,
+    request_state INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE identity_key_history (
+    id            INTEGER PRIMARY KEY,
+    account_id    BLOB NOT NULL REFERENCES contacts(account_id) ON DELETE CASCADE,
+    identity_key  BLOB NOT NULL,
+    first_seen    INTEGER NOT NULL,
+    verified_how  INTEGER NOT NULL
+);
+CREATE INDEX identity_key_history_by_account ON identity_key_history(account_id, id);
+CREATE TABLE sessions (
+    account_id  BLOB NOT NULL,
+    device_id   INTEGER NOT NULL,
+    blob        BLOB NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, device_id)
+) WITHOUT ROWID;
+CREATE TABLE conversations (
+    id                 INTEGER PRIMARY KEY,
+    contact            BLOB NOT NULL UNIQUE REFERENCES contacts(account_id) ON DELETE CASCADE,
+    disappearing_secs  INTEGER NOT NULL DEFAULT 0,
+    unread             INTEGER NOT NULL DEFAULT 0,
+    last_activity      INTEGER NOT NULL
+);
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,
+    conversation    INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    direction       INTEGER NOT NULL,
+    sender_account  BLOB NOT NULL,
+    sender_device   INTEGER NOT NULL,
+    body            TEXT NOT NULL,
+    sent_at         INTEGER NOT NULL,
+    received_at     INTEGER,
+    state           INTEGER NOT NULL,
+    expire_timer    INTEGER NOT NULL DEFAULT 0,
+    expires_at      INTEGER,
+    relay_id        BLOB
+);
+CREATE INDEX messages_by_conversation ON messages(conversation, id);
+CREATE INDEX messages_by_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    recipient       BLOB NOT NULL,
+    recipient_device INTEGER NOT NULL,
+    message         INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+    envelope        BLOB NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL
+);
+CREATE TABLE processed_relay_ids (
+    relay_id      BLOB PRIMARY KEY,
+    processed_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY,
+    value  BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='messages', content_rowid='id');
+INSERT INTO messages_fts(messages_fts, rank) VALUES ('secure-delete', 1);
+CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+END;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF body ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.body);
+END;
+"#,
+];
+
+/// Newest schema version this build knows.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies every pending migration in one immediate transaction. Idempotent.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), DbOpenError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(DbOpenError::TooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let tables = |c: &Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = tables(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(tables(&conn), before);
+        assert!(before > 10);
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(DbOpenError::TooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn fts5_secure_delete_is_on() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row(
+                "SELECT v FROM messages_fts_config WHERE k = 'secure-delete'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, 1);
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn newest_messages_use_the_conversation_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let mut st = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE conversation = 1 AND id < 99
+                 ORDER BY id DESC LIMIT 50",
+            )
+            .unwrap();
+        let plan: Vec<String> = st
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("messages_by_conversation"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    /// Proves on a plaintext (unkeyed) database with the same pragmas and schema that a
+    /// deleted message's words are wiped from the file pages, table and FTS index alike.
+    #[test]
+    fn deleted_words_leave_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("plain.db");
+        let word = b"xylophonicwordtodelete";
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            configure(&conn).unwrap();
+            migrate(&mut conn).unwrap();
+            conn.execute_batch(
+                "INSERT INTO contacts VALUES (zeroblob(32), 1, NULL, NULL, x'01', 0, 0, 1, 0);
+                 INSERT INTO conversations (id, contact, last_activity) VALUES (1, zeroblob(32), 0);",
+            )
+            .unwrap();
+            for i in 0..50 {
+                conn.execute(
+                    "INSERT INTO messages (conversation, direction, sender_account, sender_device,
+                         body, sent_at, state) VALUES (1, 0, zeroblob(32), 1, ?1, 0, 0)",
+                    [format!("keep{i} filler text {}", "abc ".repeat(20))],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO messages (id, conversation, direction, sender_account, sender_device,
+                     body, sent_at, state) VALUES (1000, 1, 0, zeroblob(32), 1,
+                     'xylophonicwordtodelete secret', 0, 0)",
+                [],
+            )
+            .unwrap();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                bytes.windows(word.len()).any(|w| w == word),
+                "control: word is on disk"
+            );
+            conn.execute("DELETE FROM messages WHERE id = 1000", [])
+                .unwrap();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .unwrap();
+            conn.close().unwrap();
+        }
+        for entry in std::fs::read_dir(tmp.path()).unwrap() {
+            let p = entry.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(word.len()).any(|w| w == word),
+                "word left in {p:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! A profile folder and its open database: creation, unlocking, and re-wrapping the key.
+//!
+//! Files in the profile folder:
+//! - `profile.meta`: non-secret text: format version, key mode, keyring account id.
+//! - `sotto.key`: the passphrase-wrapped key (passphrase mode only).
+//! - `sotto.db` (+ `-wal`, `-shm` while open): the SQLCipher database.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand_core::{OsRng, RngCore};
+use rusqlite::Connection;
+
+use crate::db::{self, DbOpenError};
+use crate::fsutil;
+use crate::keyfile::{self, KdfParams, KeyFileError};
+use crate::keyring_store::{self, KeyringError};
+use crate::secret::{DbKey, Passphrase};
+
+const META_FILE: &str = "profile.meta";
+const KEY_FILE: &str = "sotto.key";
+const DB_FILE: &str = "sotto.db";
+const META_HEADER: &str = "sotto-profile 1";
+
+/// How a profile's database key is protected at rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyMode {
+    /// The key is in the OS keyring (default).
+    Keyring,
+    /// The key is wrapped by a passphrase in `sotto.key`; nothing is in the keyring.
+    Passphrase,
+}
+
+/// How to protect the key of a new profile.
+pub enum KeyProtection<'a> {
+    /// Store the key in the OS keyring.
+    Keyring,
+    /// Wrap the key with a passphrase.
+    Passphrase(&'a Passphrase, KdfParams),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Meta {
+    mode: KeyMode,
+    /// Keyring account name (random, per profile) in keyring mode.
+    account: Option<String>,
+}
+
+impl Meta {
+    fn encode(&self) -> String {
+        let mut s = format!("{META_HEADER}\n");
+        match self.mode {
+            KeyMode::Keyring => s.push_str("mode keyring\n"),
+            KeyMode::Passphrase => s.push_str("mode passphrase\n"),
+        }
+        if let Some(a) = &self.account {
+            s.push_str(&format!("keyring-account {a}\n"));
+        }
+        s
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        if lines.next()? != META_HEADER {
+            return None;
+        }
+        let mut mode = None;
+        let mut account = None;
+        for line in lines {
+            match line.split_once(' ')? {
+                ("mode", "keyring") => mode = Some(KeyMode::Keyring),
+                ("mode", "passphrase") => mode = Some(KeyMode::Passphrase),
+                ("keyring-account", a) if is_account(a) => account = Some(a.to_owned()),
+                _ => return None,
+            }
+        }
+        let mode = mode?;
+        if mode == KeyMode::Keyring && account.is_none() {
+            return None;
+        }
+        Some(Self { mode, account })
+    }
+
+    fn read(dir: &Path) -> Result<Self, OpenError> {
+        let text = match fs::read_to_string(dir.join(META_FILE)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(OpenError::NoProfile),
+            Err(e) => return Err(OpenError::Io(e)),
+        };
+        Self::decode(&text).ok_or(OpenError::BadMetadata)
+    }
+
+    fn write(&self, dir: &Path) -> io::Result<()> {
+        fsutil::write_atomic(&dir.join(META_FILE), self.encode().as_bytes())
+    }
+}
+
+fn is_account(a: &str) -> bool {
+    a.len() == 32 && a.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn new_account() -> Result<String, rand_core::Error> {
+    let mut id = [0u8; 16];
+    OsRng.try_fill_bytes(&mut id)?;
+    Ok(id.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why a profile could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The folder already holds a profile.
+    #[error("a profile already exists in this folder")]
+    AlreadyExists,
+    /// The OS keyring could not store the key. Nothing was written in plaintext.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// Wrapping the key failed.
+    #[error("could not wrap the database key: {0}")]
+    KeyFile(#[from] KeyFileError),
+    /// The random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Random,
+    /// Creating the database failed.
+    #[error(transparent)]
+    Database(#[from] DbOpenError),
+    /// A file operation failed.
+    #[error("file system error while creating the profile: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Why a profile could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// No profile in this folder.
+    #[error("no Sotto profile in this folder")]
+    NoProfile,
+    /// `profile.meta` is unreadable.
+    #[error("the profile metadata file is malformed")]
+    BadMetadata,
+    /// The profile uses the other key mode.
+    #[error("this profile's key is protected in {actual:?} mode")]
+    WrongMode {
+        /// The mode the profile actually uses.
+        actual: KeyMode,
+    },
+    /// The OS keyring could not provide the key.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// The passphrase is wrong or the key file damaged.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// The database could not be opened (including: wrong key).
+    #[error(transparent)]
+    Database(#[from] DbOpenError),
+    /// A file operation failed.
+    #[error("file system error while opening the profile: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Why switching key modes or changing the passphrase failed. On every error the previous
+/// protection is still in place and usable.
+#[derive(Debug, thiserror::Error)]
+pub enum RewrapError {
+    /// The current passphrase given is wrong; nothing was changed.
+    #[error("the current passphrase is wrong; nothing was changed")]
+    WrongPassphrase,
+    /// The operation needs the other mode (e.g. changing a passphrase in keyring mode).
+    #[error("the profile is in {actual:?} mode")]
+    WrongMode {
+        /// The mode the profile is in.
+        actual: KeyMode,
+    },
+    /// The keyring could not store or delete the key.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// The key was re-wrapped and is durable, but the old keyring entry could not be deleted.
+    #[error(
+        "the key is now passphrase-protected, but the old keyring entry could not be deleted: {0}"
+    )]
+    KeyringCleanup(#[source] KeyringError),
+    /// Wrapping failed.
+    #[error("could not wrap the database key: {0}")]
+    KeyFile(KeyFileError),
+    /// The random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Random,
+    /// A file operation failed.
+    #[error("file system error while re-wrapping the key: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads which key mode a profile uses (so the UI knows whether to ask for a passphrase).
+pub fn key_mode(dir: &Path) -> Result<KeyMode, OpenError> {
+    Ok(Meta::read(dir)?.mode)
+}
+
+/// An open, unlocked profile database.
+pub struct Store {
+    pub(crate) conn: Connection,
+    dir: PathBuf,
+    key: DbKey,
+    meta: Meta,
+}
+
+impl Store {
+    /// Creates a new profile in `dir` (created if missing) with a fresh random database key.
+    pub fn create(dir: &Path, protection: KeyProtection<'_>) -> Result<Self, CreateError> {
+        fs::create_dir_all(dir)?;
+        if dir.join(META_FILE).exists() || dir.join(DB_FILE).exists() {
+            return Err(CreateError::AlreadyExists);
+        }
+        let key = DbKey::generate().map_err(|_| CreateError::Random)?;
+        let meta = match protection {
+            KeyProtection::Keyring => {
+                let account = new_account().map_err(|_| CreateError::Random)?;
+                keyring_store::store(&account, &key)?;
+                Meta {
+                    mode: KeyMode::Keyring,
+                    account: Some(account),
+                }
+            }
+            KeyProtection::Passphrase(pass, params) => {
+                let file = keyfile::wrap(&key, pass, params)?;
+                fsutil::write_atomic(&dir.join(KEY_FILE), &file)?;
+                Meta {
+                    mode: KeyMode::Passphrase,
+                    account: None,
+                }
+            }
+        };
+        let conn = db::open_encrypted(&dir.join(DB_FILE), &key)?;
+        meta.write(dir)?;
+        Ok(Self {
+            conn,
+            dir: dir.to_owned(),
+            key,
+            meta,
+        })
+    }
+
+    /// Opens a keyring-mode profile.
+    pub fn open_with_keyring(dir: &Path) -> Result<Self, OpenError> {
+        let meta = Meta::read(dir)?;
+        let account = match (&meta.mode, &meta.account) {
+            (KeyMode::Keyring, Some(a)) => a.clone(),
+            _ => return Err(OpenError::WrongMode { actual: meta.mode }),
+        };
+        let key = keyring_store::load(&account)?;
+        Self::finish_open(dir, key, meta)
+    }
+
+    /// Opens a passphrase-mode profile. A wrong passphrase changes nothing on disk.
+    pub fn open_with_passphrase(dir: &Path, passphrase: &Passphrase) -> Result<Self, OpenError> {
+        let meta = Meta::read(dir)?;
+        if meta.mode != KeyMode::Passphrase {
+            return Err(OpenError::WrongMode { actual: meta.mode });
+        }
+        let file = fs::read(dir.join(KEY_FILE))?;
+        let key = keyfile::unwrap(&file, passphrase)?;
+        Self::finish_open(dir, key, meta)
+    }
+
+    fn finish_open(dir: &Path, key: DbKey, meta: Meta) -> Result<Self, OpenError> {
+        let db_path = dir.join(DB_FILE);
+        if !db_path.exists() {
+            return Err(OpenError::NoProfile);
+        }
+        let conn = db::open_encrypted(&db_path, &key)?;
+        let mut store = Self {
+            conn,
+            dir: dir.to_owned(),
+            key,
+            meta,
+        };
+        // Disappearing messages whose time passed while the app was closed go now.
+        store.delete_expired(now_ms()).map_err(|e| {
+            OpenError::Database(DbOpenError::Sqlite {
+                code: e.code(),
+                source: e.into_source(),
+            })
+        })?;
+        Ok(store)
+    }
+
+    /// The profile folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current key mode.
+    pub fn key_mode(&self) -> KeyMode {
+        self.meta.mode
+    }
+
+    /// Closes the database, checkpointing and removing the WAL.
+    pub fn close(self) -> Result<(), DbOpenError> {
+        self.conn.close().map_err(|(_, e)| DbOpenError::from(e))
+    }
+
+    /// Switches from keyring mode to passphrase mode. The key file is written durably before
+    /// the keyring entry is deleted.
+    pub fn switch_to_passphrase(
+        &mut self,
+        passphrase: &Passphrase,
+        params: KdfParams,
+    ) -> Result<(), RewrapError> {
+        let account = match (&self.meta.mode, &self.meta.account) {
+            (KeyMode::Keyring, Some(a)) => a.clone(),
+            _ => {
+                return Err(RewrapError::WrongMode {
+                    actual: self.meta.mode,
+                });
+            }
+        };
+        let file = keyfile::wrap(&self.key, passphrase, params).map_err(RewrapError::KeyFile)?;
+        fsutil::write_atomic(&self.dir.join(KEY_FILE), &file)?;
+        let meta = Meta {
+            mode: KeyMode::Passphrase,
+            account: None,
+        };
+        meta.write(&self.dir)?;
+        self.meta = meta;
+        keyring_store::delete(&account).map_err(RewrapError::KeyringCleanup)
+    }
+
+    /// Switches from passphrase mode to keyring mode. The keyring entry is written and read
+    /// back before the metadata switches and the key file is deleted.
+    pub fn switch_to_keyring(&mut self) -> Result<(), RewrapError> {
+        if self.meta.mode != KeyMode::Passphrase {
+            return Err(RewrapError::WrongMode {
+                actual: self.meta.mode,
+            });
+        }
+        let account = new_account().map_err(|_| RewrapError::Random)?;
+        keyring_store::store(&account, &self.key)?;
+        let meta = Meta {
+            mode: KeyMode::Keyring,
+            account: Some(account),
+        };
+        meta.write(&self.dir)?;
+        self.meta = meta;
+        fsutil::remove_durably(&self.dir.join(KEY_FILE))?;
+        Ok(())
+    }
+
+    /// Changes the passphrase (passphrase mode). The current passphrase is checked against
+    /// the key file first; if it is wrong nothing is written.
+    pub fn change_passphrase(
+        &mut self,
+        current: &Passphrase,
+        new: &Passphrase,
+        params: KdfParams,
+    ) -> Result<(), RewrapError> {
+        if self.meta.mode != KeyMode::Passphrase {
+            return Err(RewrapError::WrongMode {
+                actual: self.meta.mode,
+            });
+        }
+        let path = self.dir.join(KEY_FILE);
+        let old = fs::read(&path)?;
+        match keyfile::unwrap(&old, current) {
+            Ok(k) if k.bytes() == self.key.bytes() => {}
+            Ok(_) | Err(KeyFileError::WrongPassphrase) => return Err(RewrapError::WrongPassphrase),
+            Err(e) => return Err(RewrapError::KeyFile(e)),
+        }
+        let file = keyfile::wrap(&self.key, new, params).map_err(RewrapError::KeyFile)?;
+        fsutil::write_atomic(&path, &file)?;
+        Ok(())
+    }
+}
