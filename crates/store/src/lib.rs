@@ -4,6 +4,7 @@
 //! Depends only on `sotto-protocol`; knows nothing of networking or of any front end.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 mod db;
 mod fsutil;
 mod keyfile;

@@ -198,6 +198,40 @@ pub enum RewrapError {
     Io(#[from] io::Error),
 }
 
+/// Stores the key as `protection` asks and returns the metadata describing it.
+fn protect(dir: &Path, key: &DbKey, protection: KeyProtection<'_>) -> Result<Meta, CreateError> {
+    Ok(match protection {
+        KeyProtection::Keyring => {
+            let account = new_account().map_err(|_| CreateError::Random)?;
+            keyring_store::store(&account, key)?;
+            Meta {
+                mode: KeyMode::Keyring,
+                account: Some(account),
+            }
+        }
+        KeyProtection::Passphrase(pass, params) => {
+            let file = keyfile::wrap(key, pass, params)?;
+            fsutil::write_atomic(&dir.join(KEY_FILE), &file)?;
+            Meta {
+                mode: KeyMode::Passphrase,
+                account: None,
+            }
+        }
+    })
+}
+
+/// Best-effort undo of [`protect`] after a failed creation.
+fn unprotect(dir: &Path, meta: &Meta) {
+    match &meta.account {
+        Some(account) => {
+            let _ = keyring_store::delete(account);
+        }
+        None => {
+            let _ = fs::remove_file(dir.join(KEY_FILE));
+        }
+    }
+}
+
 /// Reads which key mode a profile uses (so the UI knows whether to ask for a passphrase).
 pub fn key_mode(dir: &Path) -> Result<KeyMode, OpenError> {
     Ok(Meta::read(dir)?.mode)
@@ -212,32 +246,26 @@ pub struct Store {
 }
 
 impl Store {
+    /// Whether `dir` holds a profile (or the remains of one).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(META_FILE).exists() || dir.join(DB_FILE).exists() || dir.join(KEY_FILE).exists()
+    }
+
     /// Creates a new profile in `dir` (created if missing) with a fresh random database key.
     pub fn create(dir: &Path, protection: KeyProtection<'_>) -> Result<Self, CreateError> {
         fs::create_dir_all(dir)?;
-        if dir.join(META_FILE).exists() || dir.join(DB_FILE).exists() {
+        if Self::exists(dir) {
             return Err(CreateError::AlreadyExists);
         }
         let key = DbKey::generate().map_err(|_| CreateError::Random)?;
-        let meta = match protection {
-            KeyProtection::Keyring => {
-                let account = new_account().map_err(|_| CreateError::Random)?;
-                keyring_store::store(&account, &key)?;
-                Meta {
-                    mode: KeyMode::Keyring,
-                    account: Some(account),
-                }
-            }
-            KeyProtection::Passphrase(pass, params) => {
-                let file = keyfile::wrap(&key, pass, params)?;
-                fsutil::write_atomic(&dir.join(KEY_FILE), &file)?;
-                Meta {
-                    mode: KeyMode::Passphrase,
-                    account: None,
-                }
+        let meta = protect(dir, &key, protection)?;
+        let conn = match db::open_encrypted(&dir.join(DB_FILE), &key) {
+            Ok(c) => c,
+            Err(e) => {
+                unprotect(dir, &meta);
+                return Err(e.into());
             }
         };
-        let conn = db::open_encrypted(&dir.join(DB_FILE), &key)?;
         meta.write(dir)?;
         Ok(Self {
             conn,
@@ -245,6 +273,42 @@ impl Store {
             key,
             meta,
         })
+    }
+
+    /// Turns a complete database built under a temporary name (backup import) into the
+    /// profile of `dir`: protects `key`, renames the database into place, writes the metadata.
+    pub(crate) fn adopt_database(
+        dir: &Path,
+        tmp_db: &Path,
+        key: DbKey,
+        protection: KeyProtection<'_>,
+    ) -> Result<Self, CreateError> {
+        if Self::exists(dir) {
+            return Err(CreateError::AlreadyExists);
+        }
+        let meta = protect(dir, &key, protection)?;
+        let done = (|| -> Result<Connection, CreateError> {
+            fs::rename(tmp_db, dir.join(DB_FILE))?;
+            fsutil::sync_dir(dir)?;
+            let conn = db::open_encrypted(&dir.join(DB_FILE), &key)?;
+            meta.write(dir)?;
+            Ok(conn)
+        })();
+        match done {
+            Ok(conn) => Ok(Self {
+                conn,
+                dir: dir.to_owned(),
+                key,
+                meta,
+            }),
+            Err(e) => {
+                unprotect(dir, &meta);
+                if dir.join(DB_FILE).exists() {
+                    let _ = fs::rename(dir.join(DB_FILE), tmp_db);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Opens a keyring-mode profile.
