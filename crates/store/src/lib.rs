@@ -1,7 +1,8 @@
 //! Sotto's encrypted local store: the SQLCipher database whose key is held in the OS keyring or
 //! wrapped by a passphrase, its migrations and typed queries.
 //!
-//! Depends only on `sotto-protocol`; knows nothing of networking or of any front end.
+//! Depends on no other Sotto crate; knows nothing of networking or of any front end. See
+//! docs/STORE.md for the key modes, file layouts and schema.
 #![forbid(unsafe_code)]
 
 pub mod backup;

@@ -380,6 +380,49 @@ fn fts_query(input: &str) -> String {
         .join(" ")
 }
 
+fn insert_in(tx: &rusqlite::Transaction<'_>, m: &NewMessage<'_>) -> Result<Option<MessageId>> {
+    let now = m.received_at.unwrap_or(m.sent_at);
+    if let Some(relay_id) = m.relay_id {
+        let fresh = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO processed_relay_ids (relay_id, processed_at) VALUES (?1, ?2)",
+            )?
+            .execute(params![relay_id, now])?;
+        if fresh == 0 {
+            return Ok(None);
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO messages (conversation, direction, sender_account, sender_device, body,
+             sent_at, received_at, state, expire_timer, relay_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        m.conversation.0,
+        m.direction.code(),
+        &m.sender.account.0[..],
+        m.sender.device,
+        m.body,
+        m.sent_at,
+        m.received_at,
+        m.state.code(),
+        m.expire_timer_secs,
+        m.relay_id
+    ])?;
+    let id = tx.last_insert_rowid();
+    let unread = i64::from(m.direction == Direction::Incoming);
+    let n = tx
+        .prepare_cached(
+            "UPDATE conversations SET unread = unread + ?2, last_activity = max(last_activity, ?3)
+             WHERE id = ?1",
+        )?
+        .execute(params![m.conversation.0, unread, now])?;
+    if n == 0 {
+        return Err(QueryError::NotFound);
+    }
+    Ok(Some(MessageId(id)))
+}
+
 impl Store {
     // ---- own identity and prekeys ----
 
@@ -701,45 +744,21 @@ impl Store {
     /// transaction; if the id was already processed nothing is stored and `None` is returned.
     pub fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<Option<MessageId>> {
         let tx = self.conn.transaction()?;
-        let now = m.received_at.unwrap_or(m.sent_at);
-        if let Some(relay_id) = m.relay_id {
-            let fresh = tx.execute(
-                "INSERT OR IGNORE INTO processed_relay_ids (relay_id, processed_at) VALUES (?1, ?2)",
-                params![relay_id, now],
-            )?;
-            if fresh == 0 {
-                return Ok(None);
-            }
-        }
-        tx.execute(
-            "INSERT INTO messages (conversation, direction, sender_account, sender_device, body,
-                 sent_at, received_at, state, expire_timer, relay_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                m.conversation.0,
-                m.direction.code(),
-                &m.sender.account.0[..],
-                m.sender.device,
-                m.body,
-                m.sent_at,
-                m.received_at,
-                m.state.code(),
-                m.expire_timer_secs,
-                m.relay_id
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        let unread = i64::from(m.direction == Direction::Incoming);
-        let n = tx.execute(
-            "UPDATE conversations SET unread = unread + ?2, last_activity = max(last_activity, ?3)
-             WHERE id = ?1",
-            params![m.conversation.0, unread, now],
-        )?;
-        if n == 0 {
-            return Err(QueryError::NotFound);
-        }
+        let id = insert_in(&tx, m)?;
         tx.commit()?;
-        Ok(Some(MessageId(id)))
+        Ok(id)
+    }
+
+    /// Inserts many messages in one transaction (history sync, imports, benchmarks); all or
+    /// nothing. Entries whose relay id was already processed yield `None`.
+    pub fn insert_messages(&mut self, msgs: &[NewMessage<'_>]) -> Result<Vec<Option<MessageId>>> {
+        let tx = self.conn.transaction()?;
+        let ids = msgs
+            .iter()
+            .map(|m| insert_in(&tx, m))
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(ids)
     }
 
     /// Marks a relay message id processed without storing a message (e.g. receipts).

@@ -412,3 +412,26 @@ fn contacts_identity_history_sessions_prekeys_outbox_settings() {
     assert!(store.conversation(conv).unwrap().is_none());
     let _ = &mut store;
 }
+
+#[test]
+fn bulk_insert_is_all_or_nothing_and_dedupes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = create(tmp.path(), "pw");
+    let conv = store_with_conversation(&mut store);
+    let r1 = [1u8; 8];
+    let batch = [
+        incoming(conv, "a", 1, 0, Some(&r1)),
+        incoming(conv, "b", 2, 0, Some(&r1)),
+        incoming(conv, "c", 3, 0, None),
+    ];
+    let ids = store.insert_messages(&batch).unwrap();
+    assert!(ids[0].is_some() && ids[1].is_none() && ids[2].is_some());
+    let r2 = [2u8; 8];
+    let bad = [
+        incoming(conv, "d", 4, 0, Some(&r2)),
+        incoming(sotto_store::ConversationId(42), "e", 5, 0, None),
+    ];
+    assert!(store.insert_messages(&bad).is_err());
+    assert!(!store.is_relay_processed(&r2).unwrap());
+    assert_eq!(store.newest_messages(conv, 10).unwrap().len(), 2);
+}
