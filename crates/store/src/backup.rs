@@ -137,53 +137,67 @@ fn nonce(prefix: &[u8], counter: u32, flag: u8) -> [u8; 24] {
     n
 }
 
-fn put_name(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
+/// Appends to a zeroizing buffer without leaving copies behind: when it must grow, the
+/// contents move to a new, larger zeroizing buffer and the old one is wiped on drop (a plain
+/// `Vec` reallocation would free the old bytes unwiped).
+fn put(buf: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    if buf.capacity() - buf.len() < bytes.len() {
+        let want = (buf.len() + bytes.len()).max(buf.capacity() * 2).max(4096);
+        let mut bigger = Zeroizing::new(Vec::with_capacity(want));
+        bigger.extend_from_slice(buf);
+        *buf = bigger;
+    }
+    buf.extend_from_slice(bytes);
+}
+
+fn put_name(out: &mut Zeroizing<Vec<u8>>, s: &str) {
+    put(out, &(s.len() as u16).to_be_bytes());
+    put(out, s.as_bytes());
 }
 
 fn dump(store: &Store) -> Result<Zeroizing<Vec<u8>>, QueryError> {
     let mut out = Zeroizing::new(Vec::new());
-    out.extend_from_slice(DUMP_MAGIC);
-    out.extend_from_slice(&DUMP_VERSION.to_be_bytes());
+    put(&mut out, DUMP_MAGIC);
+    put(&mut out, &DUMP_VERSION.to_be_bytes());
     for table in TABLES {
         let mut st = store.conn.prepare(&format!("SELECT * FROM {table}"))?;
         let cols: Vec<String> = st.column_names().map(|c| c.to_string()).collect();
-        out.push(1);
+        put(&mut out, &[1]);
         put_name(&mut out, table);
-        out.extend_from_slice(&(cols.len() as u16).to_be_bytes());
+        put(&mut out, &(cols.len() as u16).to_be_bytes());
         for c in &cols {
             put_name(&mut out, c);
         }
         let mut rows = st.query([])?;
         while let Some(row) = rows.next()? {
-            out.push(2);
+            put(&mut out, &[2]);
             for i in 0..cols.len() {
                 match row.get_ref(i)? {
-                    ValueRef::Null => out.push(0),
+                    ValueRef::Null => put(&mut out, &[0]),
                     ValueRef::Integer(v) => {
-                        out.push(1);
-                        out.extend_from_slice(&v.to_be_bytes());
+                        put(&mut out, &[1]);
+                        put(&mut out, &v.to_be_bytes());
                     }
                     ValueRef::Real(v) => {
-                        out.push(2);
-                        out.extend_from_slice(&v.to_be_bytes());
+                        put(&mut out, &[2]);
+                        put(&mut out, &v.to_be_bytes());
                     }
-                    ValueRef::Text(b) | ValueRef::Blob(b) => {
-                        out.push(if matches!(row.get_ref(i)?, ValueRef::Text(_)) {
-                            3
-                        } else {
-                            4
-                        });
-                        out.extend_from_slice(&(b.len() as u32).to_be_bytes());
-                        out.extend_from_slice(b);
+                    ValueRef::Text(b) => {
+                        put(&mut out, &[3]);
+                        put(&mut out, &(b.len() as u32).to_be_bytes());
+                        put(&mut out, b);
+                    }
+                    ValueRef::Blob(b) => {
+                        put(&mut out, &[4]);
+                        put(&mut out, &(b.len() as u32).to_be_bytes());
+                        put(&mut out, b);
                     }
                 }
             }
         }
-        out.push(3);
+        put(&mut out, &[3]);
     }
-    out.push(0);
+    put(&mut out, &[0]);
     Ok(out)
 }
 
@@ -303,9 +317,9 @@ fn decrypt(
         done += 4 + len as u64;
         progress(Progress { done, total });
         if let Ok(pt) = open(nonce(prefix, counter, 0), &ct) {
-            plain.extend_from_slice(&Zeroizing::new(pt));
+            put(&mut plain, &Zeroizing::new(pt));
         } else if let Ok(pt) = open(nonce(prefix, counter, 1), &ct) {
-            plain.extend_from_slice(&Zeroizing::new(pt));
+            put(&mut plain, &Zeroizing::new(pt));
             let mut extra = [0u8; 1];
             if f.read(&mut extra)? != 0 {
                 return Err(ImportError::Tampered);

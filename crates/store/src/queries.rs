@@ -894,7 +894,9 @@ impl Store {
     }
 
     /// Full-text search over message bodies; every whitespace-separated word must match
-    /// (prefix matching is not applied). Best matches first.
+    /// (prefix matching is not applied). Newest first: FTS5 walks the
+    /// doclist backwards by rowid and stops at `limit`, so common words stay fast on large
+    /// tables (ranking by bm25 would score every match).
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<Message>> {
         let q = fts_query(query);
         if q.is_empty() {
@@ -907,7 +909,7 @@ impl Store {
             .join(", ");
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {cols} FROM messages_fts f JOIN messages m ON m.id = f.rowid
-             WHERE messages_fts MATCH ?1 ORDER BY f.rank LIMIT ?2"
+             WHERE messages_fts MATCH ?1 ORDER BY f.rowid DESC LIMIT ?2"
         ))?;
         let v = st
             .query_map(params![q, limit], message_row)?

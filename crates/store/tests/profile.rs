@@ -310,8 +310,26 @@ fn newest_and_paging() {
     let older = store.messages_before(conv, newest[0].id, 50).unwrap();
     assert_eq!(older.last().unwrap().body, "m69");
     assert_eq!(older.first().unwrap().body, "m20");
+    // Search returns the newest matches first and honours the limit.
+    let hits = store.search("m5", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    for w in ["one sharedword", "two sharedword", "three sharedword"] {
+        store
+            .insert_message(&incoming(conv, w, 500, 0, None))
+            .unwrap();
+    }
+    let hits: Vec<String> = store
+        .search("sharedword", 2)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(hits, vec!["three sharedword", "two sharedword"]);
     assert!(store.delete_message(ids[119]).unwrap());
-    assert_eq!(store.newest_messages(conv, 1).unwrap()[0].body, "m118");
+    assert_eq!(
+        store.newest_messages(conv, 1).unwrap()[0].body,
+        "three sharedword"
+    );
 }
 
 #[test]
