@@ -27,7 +27,7 @@ use std::path::Path;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand_core::{OsRng, RngCore};
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use zeroize::Zeroizing;
 
 use crate::db::{self, DbOpenError};
@@ -412,23 +412,26 @@ fn restore(conn: &mut rusqlite::Connection, dump: &[u8]) -> Result<(), ImportErr
             let mut vals = Vec::with_capacity(ncols);
             for _ in 0..ncols {
                 vals.push(match r.u8()? {
-                    0 => Value::Null,
-                    1 => Value::Integer(i64::from_be_bytes(r.i64()?)),
-                    2 => Value::Real(f64::from_be_bytes(r.i64()?)),
+                    0 => ValueRef::Null,
+                    1 => ValueRef::Integer(i64::from_be_bytes(r.i64()?)),
+                    2 => ValueRef::Real(f64::from_be_bytes(r.i64()?)),
                     3 => {
                         let n = r.u32()?;
-                        let s =
-                            std::str::from_utf8(r.take(n)?).map_err(|_| ImportError::Malformed)?;
-                        Value::Text(s.to_owned())
+                        let b = r.take(n)?;
+                        std::str::from_utf8(b).map_err(|_| ImportError::Malformed)?;
+                        ValueRef::Text(b)
                     }
                     4 => {
                         let n = r.u32()?;
-                        Value::Blob(r.take(n)?.to_vec())
+                        ValueRef::Blob(r.take(n)?)
                     }
                     _ => return Err(ImportError::Malformed),
                 });
             }
-            st.execute(rusqlite::params_from_iter(vals))?;
+            // Borrowed straight from the zeroizing dump buffer: no unwiped copies.
+            st.execute(rusqlite::params_from_iter(
+                vals.into_iter().map(ToSqlOutput::Borrowed),
+            ))?;
         }
     }
     if !r.0.is_empty() {

@@ -893,6 +893,16 @@ impl Store {
         Ok(gone)
     }
 
+    /// When the next disappearing message is due, if any timer is running (so the caller can
+    /// schedule [`Store::delete_expired`]).
+    pub fn next_expiry(&self) -> Result<Option<Timestamp>> {
+        Ok(self.conn.query_row(
+            "SELECT min(expires_at) FROM messages WHERE expires_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Full-text search over message bodies; every whitespace-separated word must match
     /// (prefix matching is not applied). Newest first: FTS5 walks the
     /// doclist backwards by rowid and stops at `limit`, so common words stay fast on large

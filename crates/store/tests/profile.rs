@@ -198,6 +198,7 @@ fn expiry_deletes_message_and_index_entry_including_at_open() {
         .unwrap()
         .unwrap();
     // Not read yet: no timer running, nothing expires.
+    assert_eq!(store.next_expiry().unwrap(), None);
     assert!(store.delete_expired(now()).unwrap().is_empty());
     assert_eq!(store.conversation(conv).unwrap().unwrap().unread, 3);
     // Read 60 s ago: the 5 s message expired 55 s ago, the 30 s one 30 s ago.
@@ -212,7 +213,9 @@ fn expiry_deletes_message_and_index_entry_including_at_open() {
         store.message(keep).unwrap().unwrap().state,
         DeliveryState::Read
     );
+    assert_eq!(store.next_expiry().unwrap(), Some(t0 + 5_000));
     let gone = store.delete_expired(t0 + 10_000).unwrap();
+    assert_eq!(store.next_expiry().unwrap(), Some(t0 + 30_000));
     assert_eq!(gone.len(), 1);
     assert_eq!(gone[0].id, soon);
     assert_eq!(gone[0].conversation, conv);
@@ -268,6 +271,12 @@ fn dedupe_by_relay_id() {
         .insert_message(&incoming(conv, "hello once", 1, 0, Some(&rid)))
         .unwrap();
     assert_eq!(second, None);
+    let stored = store.message(first.unwrap()).unwrap().unwrap();
+    let dbg = format!("{stored:?}");
+    assert!(
+        !dbg.contains("hello"),
+        "Debug must not show the body: {dbg}"
+    );
     assert_eq!(store.newest_messages(conv, 10).unwrap().len(), 1);
     assert_eq!(store.conversation(conv).unwrap().unwrap().unread, 1);
     assert!(store.is_relay_processed(&rid).unwrap());
