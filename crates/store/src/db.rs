@@ -321,3 +321,32 @@ mod plan_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod pragma_tests {
+    use super::*;
+
+    #[test]
+    fn encrypted_connection_has_the_hardening_pragmas() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = DbKey::generate().unwrap();
+        let conn = open_encrypted(&tmp.path().join("x.db"), &key).unwrap();
+        let text = |sql: &str| -> String {
+            conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+        };
+        assert!(text("PRAGMA cipher_log_level").contains("NONE"));
+        assert!(text("PRAGMA journal_mode").contains("wal"));
+        assert_eq!(text("PRAGMA secure_delete"), "Integer(1)");
+        assert_eq!(text("PRAGMA foreign_keys"), "Integer(1)");
+        assert_eq!(text("PRAGMA temp_store"), "Integer(2)");
+        assert!(!text("PRAGMA cipher_version").is_empty());
+        drop(conn);
+        let other = DbKey::generate().unwrap();
+        assert!(matches!(
+            open_encrypted(&tmp.path().join("x.db"), &other),
+            Err(DbOpenError::WrongKey)
+        ));
+    }
+}
