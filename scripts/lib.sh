@@ -59,7 +59,7 @@ ensure_npm() {
 # A cargo-installed tool at an exact version (built once, then reused).
 ensure_cargo_tool() {
   local bin="$1" crate="$2" version="$3"
-  if ! "$bin" --version 2>/dev/null | grep -q "$version"; then
+  if ! command -v "$bin" >/dev/null || ! cargo install --list | grep -qx "$crate v$version:"; then
     say "installing $crate $version (once)"
     cargo install --locked --quiet "$crate" --version "$version"
   fi

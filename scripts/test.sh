@@ -40,13 +40,24 @@ step_deny() {
   if [ "${SOTTO_DENY_ADVISORIES:-0}" = 1 ]; then cargo deny --locked check; else
     cargo deny --locked check licenses bans sources; fi
 }
-step_rust_tests() { cargo nextest run --workspace --locked --no-fail-fast; }
+# The store's keyring tests talk to a real Secret Service: a private D-Bus session with an
+# unlocked gnome-keyring whose files live in a throwaway folder.
+step_rust_tests() {
+  local keyring_data rc=0
+  keyring_data="$(mktemp -d)"
+  XDG_DATA_HOME="$keyring_data" dbus-run-session -- bash -c '
+    printf sotto-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1
+    cargo nextest run --workspace --locked --no-fail-fast' || rc=$?
+  rm -rf "$keyring_data"
+  return "$rc"
+}
 step_doc_tests() { cargo test --workspace --locked --doc --quiet; }
 step_ui_check() { (cd "$ROOT/ui" && npm run --silent check); }
 step_ui_lint() { (cd "$ROOT/ui" && npm run --silent lint); }
 step_ui_test() { (cd "$ROOT/ui" && npm run --silent test); }
 step_e2e() {
-  cargo build --locked -p sotto-desktop
+  # Same target set as the nextest step, so the same features and no rebuild of dependencies.
+  cargo build --workspace --locked --bins --tests
   (cd "$ROOT/tests/e2e" && SOTTO_DESKTOP_BIN="$ROOT/target/debug/sotto-desktop" npm run --silent test)
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Every WebSocket binary message carries exactly one [`Frame`]. All integers are big-endian.
 //! The header is 12 bytes: `version (u8) | kind (u8) | id (u64) | op (u16)`, then a body whose
-//! layout depends on `kind` and `op`; see `docs/relay-protocol.md` for the byte-level layout.
+//! layout depends on `kind` and `op`; see section 13 of `docs/PROTOCOL.md` for the byte-level layout.
 //! Decoders check every length against a fixed bound *and* the bytes left before allocating,
 //! and reject unknown versions, kinds, ops and trailing bytes with a typed [`DecodeError`].
 #![forbid(unsafe_code)]

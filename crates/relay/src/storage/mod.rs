@@ -178,7 +178,7 @@ pub trait Storage: Send + Sync + 'static {
         addr: Address,
         now_ms: u64,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
-    /// Claims `username` for `account` (see `docs/relay-protocol.md` for the lock rules).
+    /// Claims `username` for `account` (see section 13 of `docs/PROTOCOL.md` for the lock rules).
     fn claim_username(
         &self,
         account: AccountId,
