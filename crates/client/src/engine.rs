@@ -163,6 +163,9 @@ pub enum Event {
     QueueDrained,
     /// The relay reported low prekey stock and we uploaded more.
     PrekeysReplenished,
+    /// The relay reported low prekey stock but the upload failed (connection lost); call
+    /// [`Client::top_up_prekeys`] after reconnecting.
+    PrekeysTopUpFailed,
 }
 
 fn now_ms() -> u64 {
@@ -401,7 +404,7 @@ impl<S: ClientState> Client<S> {
     async fn upload_one_time(&mut self, count: u32, kem_count: u32) -> Result<(), SetupError> {
         if count > 0 {
             let first = self.state.allocate_prekey_ids(count)?;
-            let keys = OneTimePreKeySecret::generate_batch(&mut OsRng, count, first);
+            let keys = OneTimePreKeySecret::generate_batch(&mut OsRng, first, count);
             let secrets: Vec<_> = keys.iter().map(|k| (k.id(), k.to_bytes())).collect();
             self.state.put_one_time_prekeys(&secrets)?;
             let upload = keys
@@ -668,7 +671,7 @@ impl<S: ClientState> Client<S> {
         let mut id = [0u8; 16];
         OsRng.fill_bytes(&mut id);
         self.state.commit_received(ReceivedCommit {
-            relay_message_id: 0,
+            relay_message_id: None,
             timer: Some((peer, id, seconds)),
             ..ReceivedCommit::default()
         })?;
@@ -716,7 +719,10 @@ impl<S: ClientState> Client<S> {
             Push::PrekeysLow { .. } => match self.top_up_prekeys().await {
                 Ok(()) => Ok(Some(Event::PrekeysReplenished)),
                 Err(SetupError::State(e)) => Err(e.into()),
-                Err(_) => Err(ReceiveError::NotConnected),
+                Err(e) => {
+                    tracing::warn!(error = %e, "prekey top-up failed; retry with top_up_prekeys");
+                    Ok(Some(Event::PrekeysTopUpFailed))
+                }
             },
             Push::Challenge { .. } => Ok(None),
         }
@@ -762,7 +768,7 @@ impl<S: ClientState> Client<S> {
         envelope: &[u8],
     ) -> Result<(ReceivedCommit, Event), StateError> {
         let mut commit = ReceivedCommit {
-            relay_message_id,
+            relay_message_id: Some(relay_message_id),
             ..ReceivedCommit::default()
         };
         let dropped = |commit| Ok((commit, Event::Dropped));

@@ -79,8 +79,8 @@ pub struct OutboxItem {
 /// Everything one received envelope changes, applied atomically.
 #[derive(Debug, Clone, Default)]
 pub struct ReceivedCommit {
-    /// The relay message id, recorded as processed.
-    pub relay_message_id: u64,
+    /// The relay message id, recorded as processed (`None` for local-only changes).
+    pub relay_message_id: Option<u64>,
     /// New session state for a peer device, if decryption advanced one.
     pub session: Option<(Address, Zeroizing<Vec<u8>>)>,
     /// One-time X25519 prekey consumed by a session start.
@@ -273,7 +273,9 @@ impl ClientState for MemoryState {
             .any(|m| !m.outgoing && m.peer == peer && m.id == id))
     }
     fn commit_received(&mut self, c: ReceivedCommit) -> Result<(), StateError> {
-        self.processed.insert(c.relay_message_id);
+        if let Some(id) = c.relay_message_id {
+            self.processed.insert(id);
+        }
         if let Some((addr, s)) = c.session {
             self.sessions.insert(addr, s);
         }
