@@ -308,6 +308,31 @@ mod tests {
         assert!(parse_relay_url("ws://nohost").is_err());
     }
 
+    #[tokio::test]
+    async fn unreachable_relay_is_a_typed_error_after_retries() {
+        // Bind then drop a listener to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("ws://127.0.0.1:{port}");
+        let backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(5));
+        let mut tries = 0;
+        let err = with_backoff(backoff, 3, || {
+            tries += 1;
+            RelayConnection::anonymous(&url, Duration::from_secs(2))
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ConnectError::Unreachable), "{err:?}");
+        assert_eq!(tries, 3);
+        let err = RelayConnection::anonymous("wss://x:1", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConnectError::InvalidUrl));
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));

@@ -82,7 +82,7 @@ async fn chat_both_ways_with_receipts_requests_typing_and_timer() {
         request: false
     }));
     assert_eq!(texts(&alice, bob_id), ["hi alice"]);
-    // Alice is an accepted contact of Bob's side? Alice added Bob, so she acknowledges.
+    // Alice added Bob, so her client acknowledges his message with a delivery receipt.
     wait_for(&mut bob, |e| {
         *e == Event::Delivered {
             from: alice_id,
