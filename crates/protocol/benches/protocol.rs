@@ -32,7 +32,7 @@ struct Bob {
 
 fn bob(rng: &mut ChaCha20Rng) -> Bob {
     let identity = IdentityKeyPair::generate(rng);
-    let address = Address::new([2; 16], 1);
+    let address = Address::new([2; 32], 1);
     let spk = SignedPreKeySecret::generate(rng, &identity, 1);
     let otk = OneTimePreKeySecret::generate(rng, 2);
     let kem = KemPreKeySecret::generate(rng, &identity, 3, KemPreKeyKind::OneTime);
@@ -67,7 +67,7 @@ fn bob(rng: &mut ChaCha20Rng) -> Bob {
 fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob) {
     let alice = IdentityKeyPair::generate(rng);
     let b = bob(rng);
-    let mut a = Session::initiate(rng, &alice, Address::new([1; 16], 1), &b.bundle).unwrap();
+    let mut a = Session::initiate(rng, &alice, Address::new([1; 32], 1), &b.bundle).unwrap();
     let CiphertextMessage::PreKey(m) = a.encrypt(b"hi").unwrap() else {
         panic!()
     };
@@ -80,7 +80,7 @@ fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob
         rng,
         &b.identity,
         b.address,
-        Address::new([1; 16], 1),
+        Address::new([1; 32], 1),
         &m,
         keys,
     )
@@ -94,7 +94,7 @@ fn sotto(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let alice = IdentityKeyPair::generate(&mut rng);
     let b = bob(&mut rng);
-    let alice_addr = Address::new([1; 16], 1);
+    let alice_addr = Address::new([1; 32], 1);
 
     c.bench_function("sotto/pqxdh_initiate", |bench| {
         bench
@@ -155,7 +155,7 @@ fn sotto(c: &mut Criterion) {
     });
     let (ak, bk) = (alice.public().encode(), b.identity.public().encode());
     c.bench_function("sotto/safety_number", |bench| {
-        bench.iter(|| safety_number(black_box(&[1; 16]), &ak, &[2; 16], &bk))
+        bench.iter(|| safety_number(black_box(&[1; 32]), &ak, &[2; 32], &bk))
     });
 }
 

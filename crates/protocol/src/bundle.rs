@@ -97,7 +97,9 @@ impl PreKeyBundle {
 
     /// Wire encoding (see docs/PROTOCOL.md, "PreKeyBundle").
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(1 + 20 + 33 + SIGNED_LEN + 1 + ONE_TIME_LEN + KEM_LEN);
+        let mut w = Writer::with_capacity(
+            1 + Address::ENCODED_LEN + 33 + SIGNED_LEN + 1 + ONE_TIME_LEN + KEM_LEN,
+        );
         w.u8(BUNDLE_VERSION);
         self.address.write(&mut w);
         self.identity.write(&mut w);
@@ -208,7 +210,7 @@ impl PreKeyUpload {
         let kems =
             &self.one_time_kem_prekeys[..self.one_time_kem_prekeys.len().min(MAX_UPLOAD_PREKEYS)];
         let mut w = Writer::with_capacity(
-            1 + 20
+            1 + Address::ENCODED_LEN
                 + 33
                 + SIGNED_LEN
                 + KEM_LEN
@@ -273,7 +275,7 @@ mod tests {
     fn upload(rng: &mut ChaCha20Rng) -> PreKeyUpload {
         let id = IdentityKeyPair::generate(rng);
         PreKeyUpload {
-            address: Address::new([1; 16], 1),
+            address: Address::new([1; 32], 1),
             identity: id.public(),
             signed_prekey: SignedPreKeySecret::generate(rng, &id, 1).public(),
             last_resort_kem_prekey: KemPreKeySecret::generate(

@@ -9,6 +9,7 @@ use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
 
+use crate::address::AccountId;
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// Version byte of the identity public key encoding (Ed25519, v1).
@@ -35,6 +36,11 @@ impl IdentityPublicKey {
         out[0] = IDENTITY_KEY_VERSION;
         out[1..].copy_from_slice(self.0.as_bytes());
         out
+    }
+
+    /// The account id of this identity: the raw 32-byte Ed25519 public key (the relay's account).
+    pub fn account_id(&self) -> AccountId {
+        AccountId(*self.0.as_bytes())
     }
 
     /// Decodes and validates: the point must decompress and must not have small order (a

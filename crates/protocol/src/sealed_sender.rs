@@ -74,7 +74,7 @@ pub struct SealedEnvelope {
 }
 
 impl SealedEnvelope {
-    /// `0x01 || recipient(20) || len (u32 BE) || payload`.
+    /// `0x01 || recipient(36) || len (u32 BE) || payload`.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(1 + Address::ENCODED_LEN + 4 + self.payload.len());
         w.u8(ENVELOPE_VERSION);
@@ -112,7 +112,7 @@ fn ephemeral_keys(
     ephemeral_public: &[u8; 32],
     recipient: &Address,
 ) -> Zeroizing<[u8; 76]> {
-    let mut salt = Vec::with_capacity(EPHEMERAL_SALT_PREFIX.len() + 33 + 32 + 20);
+    let mut salt = Vec::with_capacity(EPHEMERAL_SALT_PREFIX.len() + 33 + 32 + Address::ENCODED_LEN);
     salt.extend_from_slice(EPHEMERAL_SALT_PREFIX);
     salt.extend_from_slice(&recipient_identity.encode());
     salt.extend_from_slice(ephemeral_public);
@@ -152,7 +152,7 @@ pub fn seal<R: CryptoRng + RngCore>(
         .map_err(|_| SealError::NonContributory)?;
     let (k2, n2) = split_key_nonce(&static_keys(&static_dh, &eph[..32], &encrypted_identity)[..]);
     let inner = message.encode();
-    let mut content = Writer::with_capacity(1 + 33 + 20 + inner.len());
+    let mut content = Writer::with_capacity(1 + 33 + Address::ENCODED_LEN + inner.len());
     content.u8(CONTENT_VERSION);
     sender.public().write(&mut content);
     sender_address.write(&mut content);

@@ -20,8 +20,8 @@ use sotto_protocol::{
 fn full_flow_with_and_without_one_time_keys() {
     for use_one_time in [true, false] {
         let mut rng = rng(1);
-        let alice = Device::new(&mut rng, 0xA1, 1);
-        let bob = Device::new(&mut rng, 0xB0, 2);
+        let alice = Device::new(&mut rng, 1);
+        let bob = Device::new(&mut rng, 2);
         let (mut a, mut b) = establish(&mut rng, &alice, &bob, use_one_time, b"hello bob");
         assert!(a.is_awaiting_reply());
         let reply = b.encrypt(b"hello alice").unwrap();
@@ -43,8 +43,8 @@ fn full_flow_with_and_without_one_time_keys() {
 #[test]
 fn second_prekey_message_decrypts_on_existing_session() {
     let mut rng = rng(2);
-    let alice = Device::new(&mut rng, 1, 1);
-    let bob = Device::new(&mut rng, 2, 1);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 1);
     let (mut a, mut b) = establish(&mut rng, &alice, &bob, true, b"one");
     let second = a.encrypt(b"two").unwrap();
     assert!(matches!(second, CiphertextMessage::PreKey(_)));
@@ -62,8 +62,8 @@ fn second_prekey_message_decrypts_on_existing_session() {
 #[test]
 fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
     let mut rng = rng(3);
-    let alice = Device::new(&mut rng, 1, 1);
-    let bob = Device::new(&mut rng, 2, 1);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 1);
     let upload = bob.upload();
     let bundle = upload
         .bundle(
@@ -190,13 +190,13 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
 #[test]
 fn tampered_bundle_bytes_never_verify() {
     let mut rng = rng(4);
-    let bob = Device::new(&mut rng, 2, 1);
+    let bob = Device::new(&mut rng, 1);
     let upload = bob.upload();
     let bundle = upload.bundle(upload.one_time_prekeys.first().cloned(), None);
     let bytes = bundle.encode();
     // Flip one bit in every byte of the signed parts: decode or verify must fail.
     // (Address bytes and one-time prekey are unsigned by design; skip those.)
-    let signed_range = (1 + 20)..(1 + 20 + 33 + 100);
+    let signed_range = (1 + 36)..(1 + 36 + 33 + 100);
     for i in signed_range {
         let mut t = bytes.clone();
         t[i] ^= 0x01;
@@ -221,9 +221,9 @@ fn tampered_bundle_bytes_never_verify() {
 #[test]
 fn sealed_sender_rejects_tampering_and_wrong_recipient() {
     let mut rng = rng(5);
-    let alice = Device::new(&mut rng, 1, 1);
-    let bob = Device::new(&mut rng, 2, 1);
-    let mallory = Device::new(&mut rng, 3, 1);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 1);
+    let mallory = Device::new(&mut rng, 1);
     let (_, mut b) = establish(&mut rng, &alice, &bob, true, b"x");
     let msg = b.encrypt(b"sealed").unwrap();
     let env = sealed_sender::seal(
@@ -245,7 +245,7 @@ fn sealed_sender_rejects_tampering_and_wrong_recipient() {
     assert_eq!(opened.sender_identity, bob.identity.public());
 
     assert_eq!(
-        sealed_sender::open(&alice.identity, Address::new([1; 16], 9), &env),
+        sealed_sender::open(&alice.identity, Address::new([1; 32], 9), &env),
         Err(OpenError::WrongRecipient)
     );
     assert_eq!(
@@ -254,7 +254,7 @@ fn sealed_sender_rejects_tampering_and_wrong_recipient() {
     );
     // Re-addressing the envelope to another device breaks the ephemeral layer's salt.
     let mut readdressed = env.clone();
-    readdressed.recipient = Address::new([1; 16], 2);
+    readdressed.recipient = Address::new([1; 32], 2);
     assert_eq!(
         sealed_sender::open(&alice.identity, readdressed.recipient, &readdressed),
         Err(OpenError::EphemeralLayer)
@@ -306,8 +306,8 @@ fn sealed_sender_rejects_tampering_and_wrong_recipient() {
 #[test]
 fn failed_decrypt_leaves_session_unchanged_and_persistence_round_trips() {
     let mut rng = rng(6);
-    let alice = Device::new(&mut rng, 1, 1);
-    let bob = Device::new(&mut rng, 2, 1);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 1);
     let (mut a, mut b) = establish(&mut rng, &alice, &bob, true, b"x");
     let r = b.encrypt(b"r").unwrap();
     a.decrypt(&mut rng, &r).unwrap();
@@ -392,8 +392,8 @@ proptest! {
         ops in prop::collection::vec(op(), 1..80),
     ) {
         let mut rng = ChaCha20Rng::from_seed(seed);
-        let alice = Device::new(&mut rng, 1, 1);
-        let bob = Device::new(&mut rng, 2, 1);
+        let alice = Device::new(&mut rng, 1);
+        let bob = Device::new(&mut rng, 1);
         let (mut a, mut b) = establish(&mut rng, &alice, &bob, seed[0] % 2 == 0, b"start");
         let mut to_bob: Vec<InFlight> = Vec::new();
         let mut to_alice: Vec<InFlight> = Vec::new();

@@ -45,8 +45,8 @@ fn h(bytes: &[u8]) -> String {
 #[test]
 fn session_vector() {
     let mut rng = rng(0x5a);
-    let alice = Device::new(&mut rng, 0xA1, 1);
-    let bob = Device::new(&mut rng, 0xB0, 7);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 7);
     let upload = bob.upload();
     let bundle = upload.bundle(
         upload.one_time_prekeys.first().cloned(),
@@ -116,8 +116,8 @@ fn session_vector() {
 #[test]
 fn safety_and_qr_vector() {
     let mut rng = rng(0x5b);
-    let alice = Device::new(&mut rng, 0xA1, 1);
-    let bob = Device::new(&mut rng, 0xB0, 1);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 1);
     let (ak, bk) = (
         alice.identity.public().encode(),
         bob.identity.public().encode(),

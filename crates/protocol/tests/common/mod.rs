@@ -25,8 +25,9 @@ pub struct Device {
 }
 
 impl Device {
-    pub fn new(rng: &mut ChaCha20Rng, account_byte: u8, device: u32) -> Self {
+    pub fn new(rng: &mut ChaCha20Rng, device: u32) -> Self {
         let identity = IdentityKeyPair::generate(rng);
+        let address = Address::new(identity.public().account_id().0, device);
         let signed_prekey = SignedPreKeySecret::generate(rng, &identity, 1);
         let last_resort = KemPreKeySecret::generate(rng, &identity, 1, KemPreKeyKind::LastResort);
         let one_time = OneTimePreKeySecret::generate_batch(rng, 100, 2);
@@ -35,7 +36,7 @@ impl Device {
             .collect();
         Self {
             identity,
-            address: Address::new([account_byte; 16], device),
+            address,
             signed_prekey,
             last_resort,
             one_time,

@@ -1,0 +1,345 @@
+//! Connections to a Sotto relay (`ws://HOST:PORT/v1/websocket`, see docs/relay-protocol.md).
+//!
+//! A [`RelayConnection`] multiplexes requests by request id over one WebSocket; a background
+//! task reads frames, completes the matching pending request and forwards pushes to a channel.
+//! Two flavours exist: [`RelayConnection::authenticated`] answers the relay's challenge with
+//! the identity key and yields the push stream (envelopes, `QueueDrained`, `PrekeysLow`);
+//! [`RelayConnection::anonymous`] never authenticates and is used for `SendEnvelope`,
+//! `FetchBundle` and `UsernameLookup`, so the relay cannot link a sealed envelope to its sender.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ed25519_dalek::{Signer, SigningKey};
+use futures_util::{SinkExt, StreamExt};
+use rand_core::{OsRng, RngCore};
+use sotto_protocol::IdentityKeyPair;
+use sotto_relay_wire::{ErrorCode, Frame, Push, Request, Response, auth_message};
+use thiserror::Error;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Default time to wait for a response.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The WebSocket path of the relay.
+pub const WS_PATH: &str = "/v1/websocket";
+
+/// Why a connection could not be established.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    /// The URL is not `ws://host:port` (or `wss://`, which this build does not support).
+    #[error("invalid relay url")]
+    InvalidUrl,
+    /// TCP connect or WebSocket upgrade failed.
+    #[error("relay unreachable")]
+    Unreachable,
+    /// The relay did not send its challenge (or did not answer) in time.
+    #[error("relay timed out")]
+    Timeout,
+    /// The connection closed during setup.
+    #[error("connection closed during setup")]
+    Closed,
+    /// The relay refused authentication.
+    #[error("authentication refused: {0:?}")]
+    Refused(ErrorCode),
+}
+
+/// Why a request failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// No response within the timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The connection is gone.
+    #[error("connection closed")]
+    Closed,
+    /// The relay answered with an error code.
+    #[error("relay error {code:?} (detail {detail})")]
+    Relay {
+        /// The error code.
+        code: ErrorCode,
+        /// Code-specific detail (e.g. milliseconds to wait).
+        detail: u64,
+    },
+    /// The relay answered with a response body of the wrong kind.
+    #[error("unexpected response")]
+    UnexpectedResponse,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, (ErrorCode, u64)>>>>>;
+
+/// One WebSocket connection to the relay.
+pub struct RelayConnection {
+    out: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_id: AtomicU64,
+    timeout: Duration,
+    reader: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RelayConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConnection").finish_non_exhaustive()
+    }
+}
+
+/// Splits `ws://host:port[/path]` into (the URL to dial, the `host:port` signed at auth).
+pub fn parse_relay_url(url: &str) -> Result<(String, String), ConnectError> {
+    let rest = url.strip_prefix("ws://").ok_or(ConnectError::InvalidUrl)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || !host.contains(':') {
+        return Err(ConnectError::InvalidUrl);
+    }
+    Ok((format!("ws://{host}{WS_PATH}"), host.to_owned()))
+}
+
+impl RelayConnection {
+    async fn open(
+        url: &str,
+        timeout: Duration,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Push>, String), ConnectError> {
+        let (dial, host) = parse_relay_url(url)?;
+        let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(dial))
+            .await
+            .map_err(|_| ConnectError::Timeout)?
+            .map_err(|_| ConnectError::Unreachable)?;
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let pending: Pending = Arc::default();
+        let writer = tokio::spawn(async move {
+            while let Some(m) = out_rx.recv().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let reader_pending = pending.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Binary(bytes) = msg else {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                    continue;
+                };
+                match Frame::decode(&bytes) {
+                    Ok(Frame::Response { id, result, .. }) => {
+                        if let Some(tx) = reader_pending.lock().await.remove(&id) {
+                            let _ = tx.send(result.map_err(|e| (e.code, e.detail)));
+                        }
+                    }
+                    Ok(Frame::Push(p)) => {
+                        let _ = push_tx.send(p);
+                    }
+                    Ok(_) => tracing::warn!("relay sent an unexpected frame kind"),
+                    Err(e) => tracing::warn!(error = %e, "undecodable frame from relay"),
+                }
+            }
+            // Dropping the pending senders fails every outstanding request with `Closed`.
+            reader_pending.lock().await.clear();
+        });
+        let conn = Self {
+            out,
+            pending,
+            next_id: AtomicU64::new(1),
+            timeout,
+            reader,
+            writer,
+        };
+        Ok((conn, push_rx, host))
+    }
+
+    /// Opens an unauthenticated connection (sealed-sender sends, bundle fetches, lookups).
+    pub async fn anonymous(url: &str, timeout: Duration) -> Result<Self, ConnectError> {
+        let (conn, _pushes, _) = Self::open(url, timeout).await?;
+        Ok(conn)
+    }
+
+    /// Opens a connection and authenticates as `device` of `identity`. Returns the connection
+    /// and its pushes (queued envelopes follow immediately, then `QueueDrained`).
+    pub async fn authenticated(
+        url: &str,
+        identity: &IdentityKeyPair,
+        device: u32,
+        timeout: Duration,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Push>), ConnectError> {
+        let (conn, mut pushes, host) = Self::open(url, timeout).await?;
+        let challenge = loop {
+            match tokio::time::timeout(timeout, pushes.recv()).await {
+                Err(_) => return Err(ConnectError::Timeout),
+                Ok(None) => return Err(ConnectError::Closed),
+                Ok(Some(Push::Challenge { challenge })) => break challenge,
+                Ok(Some(_)) => {}
+            }
+        };
+        let stored = identity.to_bytes();
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(&stored[1..]);
+        let signing = SigningKey::from_bytes(&seed);
+        let signature = signing.sign(&auth_message(&challenge, &host)).to_bytes();
+        let request = Request::Authenticate {
+            identity_key: identity.public().account_id().0,
+            device_id: device,
+            relay_host: host,
+            signature,
+        };
+        match conn.request(request).await {
+            Ok(_) => Ok((conn, pushes)),
+            Err(RequestError::Relay { code, .. }) => Err(ConnectError::Refused(code)),
+            Err(RequestError::Timeout) => Err(ConnectError::Timeout),
+            Err(_) => Err(ConnectError::Closed),
+        }
+    }
+
+    /// Sends a request and waits (at most the connection's timeout) for its response.
+    pub async fn request(&self, request: Request) -> Result<Response, RequestError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().await.insert(id, tx);
+        let frame = Frame::Request { id, request }.encode();
+        if self.out.send(Message::Binary(frame.into())).is_err() {
+            self.pending.lock().await.remove(&id);
+            return Err(RequestError::Closed);
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Err(_) => {
+                self.pending.lock().await.remove(&id);
+                Err(RequestError::Timeout)
+            }
+            Ok(Err(_)) => Err(RequestError::Closed),
+            Ok(Ok(Ok(r))) => Ok(r),
+            Ok(Ok(Err((code, detail)))) => Err(RequestError::Relay { code, detail }),
+        }
+    }
+
+    /// Acknowledges an envelope push. Call only after the message is durably processed.
+    pub fn ack(&self, message_id: u64) -> Result<(), RequestError> {
+        let frame = Frame::PushAck { message_id }.encode();
+        self.out
+            .send(Message::Binary(frame.into()))
+            .map_err(|_| RequestError::Closed)
+    }
+
+    /// Whether the connection's reader is still running.
+    pub fn is_open(&self) -> bool {
+        !self.reader.is_finished()
+    }
+}
+
+impl Drop for RelayConnection {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` waits a uniformly random time in
+/// `[0, min(max, base * 2^n)]`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// A backoff starting at `base` and capped at `max`.
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay (and advances the attempt counter).
+    pub fn next_delay(&mut self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(16)).unwrap_or(u32::MAX);
+        let cap = self.base.saturating_mul(factor).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(OsRng.next_u64() % millis.saturating_add(1))
+    }
+
+    /// Starts over after a success.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// Retries `connect` with `backoff` until it succeeds or `attempts` tries failed; an
+/// authentication refusal is not retried.
+pub async fn with_backoff<T, F, Fut>(
+    mut backoff: Backoff,
+    attempts: u32,
+    mut connect: F,
+) -> Result<T, ConnectError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectError>>,
+{
+    let mut last = ConnectError::Unreachable;
+    for _ in 0..attempts.max(1) {
+        match connect().await {
+            Ok(v) => return Ok(v),
+            Err(e @ (ConnectError::Refused(_) | ConnectError::InvalidUrl)) => return Err(e),
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let (dial, host) = parse_relay_url("ws://127.0.0.1:7447").unwrap();
+        assert_eq!(dial, "ws://127.0.0.1:7447/v1/websocket");
+        assert_eq!(host, "127.0.0.1:7447");
+        assert!(parse_relay_url("http://x:1").is_err());
+        assert!(parse_relay_url("ws://nohost").is_err());
+    }
+
+    #[tokio::test]
+    async fn unreachable_relay_is_a_typed_error_after_retries() {
+        // Bind then drop a listener to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("ws://127.0.0.1:{port}");
+        let backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(5));
+        let mut tries = 0;
+        let err = with_backoff(backoff, 3, || {
+            tries += 1;
+            RelayConnection::anonymous(&url, Duration::from_secs(2))
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ConnectError::Unreachable), "{err:?}");
+        assert_eq!(tries, 3);
+        let err = RelayConnection::anonymous("wss://x:1", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConnectError::InvalidUrl));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        for _ in 0..50 {
+            assert!(b.next_delay() <= Duration::from_secs(1));
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}
