@@ -45,6 +45,8 @@ step_deny() {
 step_rust_tests() {
   local keyring_data rc=0
   keyring_data="$(mktemp -d)"
+  # The client's tests run the relay binary that this same workspace build produces.
+  SOTTO_RELAY_BIN="$ROOT/target/debug/sotto-relay" \
   XDG_DATA_HOME="$keyring_data" dbus-run-session -- bash -c '
     printf sotto-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1
     cargo nextest run --workspace --locked --no-fail-fast' || rc=$?

@@ -6,10 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-/// Builds `sotto-relay` once per test binary and returns its path.
+/// The `sotto-relay` binary: `$SOTTO_RELAY_BIN` when set (scripts/test.sh points it at the
+/// binary the workspace test build just made), else built once per test binary.
 pub fn relay_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("SOTTO_RELAY_BIN") {
+            let bin = PathBuf::from(bin);
+            assert!(
+                bin.is_file(),
+                "SOTTO_RELAY_BIN={} does not exist",
+                bin.display()
+            );
+            return bin;
+        }
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
