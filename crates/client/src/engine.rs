@@ -4,6 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand_core::{OsRng, RngCore};
+use sotto_protocol::sealed_sender::SealError;
+use sotto_protocol::session::EncryptError;
 use sotto_protocol::{
     AccountId, Address, CiphertextMessage, IdentityKeyPair, KemPreKeyKind, KemPreKeyPublic,
     KemPreKeySecret, OneTimePreKeyPublic, OneTimePreKeySecret, PreKeyBundle, ResponderPreKeys,
@@ -86,6 +88,9 @@ pub enum SendError {
     /// Encryption or sealing failed.
     #[error("encryption failed")]
     Encrypt,
+    /// The encoded content exceeds the largest sendable plaintext (65,535 bytes).
+    #[error("message too large")]
+    MessageTooLarge,
     /// Local state failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -587,9 +592,10 @@ impl<S: ClientState> Client<S> {
     ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), SendError> {
         let bytes = self.state.session(peer)?.ok_or(SendError::NoSession)?;
         let mut session = Session::from_bytes(&bytes).map_err(|_| StateError)?;
-        let message = session
-            .encrypt(&content.encode())
-            .map_err(|_| SendError::Encrypt)?;
+        let message = session.encrypt(&content.encode()).map_err(|e| match e {
+            EncryptError::TooLarge => SendError::MessageTooLarge,
+            EncryptError::Ratchet(_) => SendError::Encrypt,
+        })?;
         let envelope = sealed_sender::seal(
             &mut OsRng,
             &self.identity,
@@ -598,7 +604,10 @@ impl<S: ClientState> Client<S> {
             peer,
             &message,
         )
-        .map_err(|_| SendError::Encrypt)?;
+        .map_err(|e| match e {
+            SealError::MessageTooLarge => SendError::MessageTooLarge,
+            SealError::NonContributory => SendError::Encrypt,
+        })?;
         Ok((session.to_bytes(), envelope.encode()))
     }
 
@@ -914,5 +923,53 @@ mod tests {
         assert_eq!(decode_kem(&encode_kem(&k)), Some(k));
         assert_eq!(decode_signed(&[0; 99]), None);
         assert_eq!(decode_kem(&[0; 10]), None);
+    }
+
+    /// The largest plaintext the protocol accepts, sent as the largest message form (a
+    /// `PreKeyMessage`), seals to an envelope the relay accepts; one byte more is refused by
+    /// `encrypt` with a typed error.
+    #[test]
+    fn largest_message_fits_relay_envelope_limit() {
+        assert_eq!(sealed_sender::MAX_ENVELOPE_LEN, wire::MAX_ENVELOPE_LEN);
+        let alice = IdentityKeyPair::generate(&mut OsRng);
+        let bob = IdentityKeyPair::generate(&mut OsRng);
+        let alice_addr = Address::new(alice.public().account_id().0, PRIMARY_DEVICE);
+        let bob_addr = Address::new(bob.public().account_id().0, PRIMARY_DEVICE);
+        let bundle = PreKeyBundle {
+            address: bob_addr,
+            identity: bob.public(),
+            signed_prekey: SignedPreKeySecret::generate(&mut OsRng, &bob, 1).public(),
+            one_time_prekey: Some(OneTimePreKeySecret::generate(&mut OsRng, 2).public()),
+            kem_prekey: KemPreKeySecret::generate(&mut OsRng, &bob, 3, KemPreKeyKind::OneTime)
+                .public(),
+        };
+        let verified = bundle.verify().unwrap();
+        let mut session = Session::initiate(&mut OsRng, &alice, alice_addr, &verified).unwrap();
+        let max = sotto_protocol::padding::MAX_PLAINTEXT;
+        assert_eq!(max, 65_535);
+        assert_eq!(
+            session.encrypt(&vec![0xAB; max + 1]).unwrap_err(),
+            EncryptError::TooLarge
+        );
+        let message = session.encrypt(&vec![0xAB; max]).unwrap();
+        assert!(matches!(message, CiphertextMessage::PreKey(_)));
+        let envelope = sealed_sender::seal(
+            &mut OsRng,
+            &alice,
+            alice_addr,
+            &bob.public(),
+            bob_addr,
+            &message,
+        )
+        .unwrap();
+        let encoded = envelope.encode();
+        assert!(
+            encoded.len() <= wire::MAX_ENVELOPE_LEN,
+            "{} > {}",
+            encoded.len(),
+            wire::MAX_ENVELOPE_LEN
+        );
+        assert!(encoded.len() <= sealed_sender::MAX_ENVELOPE_LEN);
+        assert_eq!(SealedEnvelope::decode(&encoded).unwrap(), envelope);
     }
 }

@@ -1,8 +1,10 @@
 //! Length hiding: every plaintext is padded to a fixed bucket before encryption.
 //!
 //! Scheme (ISO/IEC 7816-4 style): `plaintext || 0x80 || 0x00*`, total length = the smallest
-//! bucket that fits `plaintext.len() + 1`. Buckets are powers of two from 256 bytes to 1 MiB, so
-//! a ciphertext reveals only which of 13 size classes the message falls into.
+//! bucket that fits `plaintext.len() + 1`. Buckets are powers of two from 256 bytes to 64 KiB, so
+//! a ciphertext reveals only which of 9 size classes the message falls into. The largest bucket
+//! is chosen so that a sealed envelope carrying it stays within the relay's 128 KiB envelope
+//! limit; the largest plaintext is therefore 65,535 bytes.
 
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -10,7 +12,7 @@ use zeroize::Zeroizing;
 /// Smallest bucket, in bytes.
 pub const MIN_BUCKET: usize = 256;
 /// Largest bucket, in bytes. Larger content (attachments) must be sent by reference.
-pub const MAX_BUCKET: usize = 1 << 20;
+pub const MAX_BUCKET: usize = 1 << 16;
 /// Largest plaintext that can be padded (one byte is always taken by the 0x80 marker).
 pub const MAX_PLAINTEXT: usize = MAX_BUCKET - 1;
 
@@ -85,6 +87,10 @@ mod tests {
         assert_eq!(bucket_for(256), Ok(512));
         assert_eq!(bucket_for(MAX_PLAINTEXT), Ok(MAX_BUCKET));
         assert_eq!(bucket_for(MAX_PLAINTEXT + 1), Err(PlaintextTooLarge));
+        assert_eq!(MAX_PLAINTEXT, 65_535);
+        assert_eq!(bucket_for(65_535), Ok(65_536));
+        assert_eq!(bucket_for(65_536), Err(PlaintextTooLarge));
+        assert_eq!(pad(&vec![0u8; 65_536]), Err(PlaintextTooLarge));
     }
 
     #[test]

@@ -32,6 +32,9 @@ const STATIC_INFO: &[u8] = b"Sotto_SealedSender_v1_Static";
 const ENCRYPTED_IDENTITY_LEN: usize = IdentityPublicKey::ENCODED_LEN + 16;
 /// Largest payload accepted: the largest inner message plus fixed overheads.
 pub const MAX_PAYLOAD_LEN: usize = MAX_CIPHERTEXT_LEN + 4096;
+/// Largest encoded [`SealedEnvelope`] that [`seal`] produces. Equal to the relay's envelope
+/// limit (128 KiB), so anything `seal` returns is routable.
+pub const MAX_ENVELOPE_LEN: usize = 128 * 1024;
 
 /// Why sealing failed.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,9 @@ pub enum SealError {
     /// A DH with the recipient identity was all zeros.
     #[error("a Diffie-Hellman output was non-contributory")]
     NonContributory,
+    /// The sealed envelope would exceed [`MAX_ENVELOPE_LEN`].
+    #[error("message too large")]
+    MessageTooLarge,
 }
 
 /// Why opening failed.
@@ -152,6 +158,24 @@ pub fn seal<R: CryptoRng + RngCore>(
         .map_err(|_| SealError::NonContributory)?;
     let (k2, n2) = split_key_nonce(&static_keys(&static_dh, &eph[..32], &encrypted_identity)[..]);
     let inner = message.encode();
+    // envelope = version(1) || recipient || len(4) || payload; payload = version(1) || E(32) ||
+    // enc_identity || AEAD(content) with a 16-byte tag; content = version(1) || IK_S || addr_S || M.
+    let envelope_len = 1
+        + Address::ENCODED_LEN
+        + 4
+        + 1
+        + 32
+        + ENCRYPTED_IDENTITY_LEN
+        + 1
+        + IdentityPublicKey::ENCODED_LEN
+        + Address::ENCODED_LEN
+        + inner.len()
+        + 16;
+    if envelope_len > MAX_ENVELOPE_LEN
+        || envelope_len - 1 - Address::ENCODED_LEN - 4 > MAX_PAYLOAD_LEN
+    {
+        return Err(SealError::MessageTooLarge);
+    }
     let mut content = Writer::with_capacity(1 + 33 + Address::ENCODED_LEN + inner.len());
     content.u8(CONTENT_VERSION);
     sender.public().write(&mut content);

@@ -457,3 +457,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn oversize_plaintext_and_message_are_refused_with_typed_errors() {
+    let mut rng = rng(42);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 2);
+    let (mut a, _b) = establish(&mut rng, &alice, &bob, false, b"hi");
+    let max = sotto_protocol::padding::MAX_PLAINTEXT;
+    assert_eq!(max, 65_535);
+    assert_eq!(
+        a.encrypt(&vec![0u8; max + 1]).unwrap_err(),
+        sotto_protocol::session::EncryptError::TooLarge
+    );
+    let largest = a.encrypt(&vec![0u8; max]).unwrap();
+    let envelope = sealed_sender::seal(
+        &mut rng,
+        &alice.identity,
+        alice.address,
+        &bob.identity.public(),
+        bob.address,
+        &largest,
+    )
+    .unwrap();
+    assert!(envelope.encode().len() <= sealed_sender::MAX_ENVELOPE_LEN);
+
+    // A hand-built inner message too large for the relay is refused by `seal`, not the relay.
+    let m = sotto_protocol::RatchetMessage {
+        header: sotto_protocol::Header {
+            ratchet_key: [9u8; 32],
+            previous_chain_length: 0,
+            message_number: 0,
+        },
+        ciphertext: vec![0u8; sealed_sender::MAX_ENVELOPE_LEN],
+    };
+    assert_eq!(
+        sealed_sender::seal(
+            &mut rng,
+            &alice.identity,
+            alice.address,
+            &bob.identity.public(),
+            bob.address,
+            &CiphertextMessage::Ratchet(m),
+        )
+        .unwrap_err(),
+        sealed_sender::SealError::MessageTooLarge
+    );
+}
