@@ -40,7 +40,8 @@ pub fn run(target: &str, data: &[u8]) {
         "decode_bundle" => {
             if let Ok(b) = PreKeyBundle::decode(data) {
                 assert_eq!(b.encode(), data);
-                let _ = b.verify();
+                // Verify against the bundle's own identity so the signature checks run.
+                let _ = b.verify(&b.identity);
             }
         }
         "decode_upload" => {
@@ -142,7 +143,10 @@ fn fixture() -> &'static Fixture {
             one_time_prekeys: vec![otk.public()],
             one_time_kem_prekeys: vec![],
         };
-        let bundle = upload.bundle(Some(otk.public()), None).verify().unwrap();
+        let bundle = upload
+            .bundle(Some(otk.public()), None)
+            .verify(&bob.public())
+            .unwrap();
         let mut a = Session::initiate(&mut rng, &alice, alice_address, &bundle).unwrap();
         let CiphertextMessage::PreKey(first) = a.encrypt(b"hi").unwrap() else {
             panic!("first message must be a prekey message")
@@ -152,8 +156,16 @@ fn fixture() -> &'static Fixture {
             one_time_prekey: Some(&otk),
             kem_prekey: &kem,
         };
-        let (b, _) =
-            Session::respond(&mut rng, &bob, bob_address, alice_address, &first, keys).unwrap();
+        let (b, _) = Session::respond(
+            &mut rng,
+            &bob,
+            bob_address,
+            alice_address,
+            &alice.public(),
+            &first,
+            keys,
+        )
+        .unwrap();
         Fixture {
             bob,
             bob_address,

@@ -7,9 +7,10 @@ use rand_core::{OsRng, RngCore};
 use sotto_protocol::sealed_sender::SealError;
 use sotto_protocol::session::EncryptError;
 use sotto_protocol::{
-    AccountId, Address, CiphertextMessage, IdentityKeyPair, KemPreKeyKind, KemPreKeyPublic,
-    KemPreKeySecret, OneTimePreKeyPublic, OneTimePreKeySecret, PreKeyBundle, ResponderPreKeys,
-    SealedEnvelope, Session, SignedPreKeyPublic, SignedPreKeySecret, sealed_sender,
+    AccountId, Address, CiphertextMessage, IdentityKeyPair, IdentityPublicKey, KemPreKeyKind,
+    KemPreKeyPublic, KemPreKeySecret, OneTimePreKeyPublic, OneTimePreKeySecret, PreKeyBundle,
+    ResponderPreKeys, SealedEnvelope, Session, SignedPreKeyPublic, SignedPreKeySecret,
+    sealed_sender,
 };
 use sotto_relay_wire::{self as wire, ErrorCode, Push, Request, Response};
 use thiserror::Error;
@@ -561,10 +562,9 @@ impl<S: ClientState> Client<S> {
             _ => return Err(ContactError::Relay(RequestError::UnexpectedResponse)),
         };
         let bundle = to_protocol_bundle(peer, &bundle).ok_or(ContactError::InvalidBundle)?;
-        if bundle.identity != identity {
-            return Err(ContactError::InvalidBundle);
-        }
-        let verified = bundle.verify().map_err(|_| ContactError::InvalidBundle)?;
+        let verified = bundle
+            .verify(&identity)
+            .map_err(|_| ContactError::InvalidBundle)?;
         let session = Session::initiate(&mut OsRng, &self.identity, self.address(), &verified)
             .map_err(|_| ContactError::Initiate)?;
         self.state.put_session(peer, session.to_bytes())?;
@@ -803,7 +803,13 @@ impl<S: ClientState> Client<S> {
             Some(c) => !c.accepted,
             None => true,
         };
-        let Some((session, plaintext)) = self.decrypt(sender, &opened.message, &mut commit)? else {
+        let Some((session, plaintext)) = self.decrypt(
+            sender,
+            &opened.sender_identity,
+            &opened.message,
+            &mut commit,
+        )?
+        else {
             return dropped(commit);
         };
         commit.session = Some((sender, session.to_bytes()));
@@ -861,6 +867,7 @@ impl<S: ClientState> Client<S> {
     fn decrypt(
         &mut self,
         sender: Address,
+        sender_identity: &IdentityPublicKey,
         message: &CiphertextMessage,
         commit: &mut ReceivedCommit,
     ) -> Result<Option<Decrypted>, StateError> {
@@ -893,7 +900,15 @@ impl<S: ClientState> Client<S> {
             one_time_prekey: one_time.as_ref(),
             kem_prekey: &kem,
         };
-        match Session::respond(&mut OsRng, &self.identity, self.address(), sender, p, keys) {
+        match Session::respond(
+            &mut OsRng,
+            &self.identity,
+            self.address(),
+            sender,
+            sender_identity,
+            p,
+            keys,
+        ) {
             Ok((session, pt)) => {
                 commit.consumed_one_time_prekey = p.one_time_prekey_id;
                 if kem.kind() == KemPreKeyKind::OneTime {
@@ -943,7 +958,7 @@ mod tests {
             kem_prekey: KemPreKeySecret::generate(&mut OsRng, &bob, 3, KemPreKeyKind::OneTime)
                 .public(),
         };
-        let verified = bundle.verify().unwrap();
+        let verified = bundle.verify(&bob.public()).unwrap();
         let mut session = Session::initiate(&mut OsRng, &alice, alice_addr, &verified).unwrap();
         let max = sotto_protocol::padding::MAX_PLAINTEXT;
         assert_eq!(max, 65_535);

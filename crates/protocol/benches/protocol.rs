@@ -52,7 +52,7 @@ fn bob(rng: &mut ChaCha20Rng) -> Bob {
     };
     let bundle = upload
         .bundle(Some(otk.public()), Some(kem.public()))
-        .verify()
+        .verify(&identity.public())
         .unwrap();
     Bob {
         identity,
@@ -81,6 +81,7 @@ fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob
         &b.identity,
         b.address,
         Address::new([1; 32], 1),
+        &alice.public(),
         &m,
         keys,
     )
@@ -117,7 +118,16 @@ fn sotto(c: &mut Criterion) {
                     one_time_prekey: Some(&b.otk),
                     kem_prekey: &b.kem,
                 };
-                Session::respond(&mut rng, &b.identity, b.address, alice_addr, &m, keys).unwrap()
+                Session::respond(
+                    &mut rng,
+                    &b.identity,
+                    b.address,
+                    alice_addr,
+                    &alice.public(),
+                    &m,
+                    keys,
+                )
+                .unwrap()
             },
             BatchSize::SmallInput,
         )

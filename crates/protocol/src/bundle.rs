@@ -33,6 +33,9 @@ pub enum BundleError {
     /// A one-time KEM prekey was listed where a last-resort one is required, or vice versa.
     #[error("KEM prekey has the wrong kind")]
     WrongKemKind,
+    /// The bundle's identity key is not the one the caller pinned for this contact.
+    #[error("bundle identity does not match the expected identity")]
+    IdentityMismatch,
 }
 
 /// A fetched bundle for one device, not yet verified.
@@ -74,8 +77,14 @@ fn is_small_order(key: &[u8; 32]) -> bool {
 }
 
 impl PreKeyBundle {
-    /// Checks both signatures, the ML-KEM key encoding and the X25519 keys.
-    pub fn verify(&self) -> Result<VerifiedBundle, BundleError> {
+    /// Checks that the bundle carries the identity key the caller `expected` (the one pinned
+    /// for this contact, e.g. from a contact invite or the account id), then both signatures,
+    /// the ML-KEM key encoding and the X25519 keys. Signatures only prove that the prekeys
+    /// belong to *some* identity; without the pin a relay could substitute its own.
+    pub fn verify(&self, expected: &IdentityPublicKey) -> Result<VerifiedBundle, BundleError> {
+        if self.identity != *expected {
+            return Err(BundleError::IdentityMismatch);
+        }
         if !self.signed_prekey.verify(&self.identity) {
             return Err(BundleError::BadSignedPreKeySignature);
         }
@@ -305,7 +314,7 @@ mod tests {
         assert_eq!(bundle.kem_prekey.kind, KemPreKeyKind::LastResort);
         let enc = bundle.encode();
         assert_eq!(PreKeyBundle::decode(&enc), Ok(bundle.clone()));
-        assert!(bundle.verify().is_ok());
+        assert!(bundle.verify(&up.identity).is_ok());
         let mut trailing = enc.clone();
         trailing.push(0);
         assert_eq!(
@@ -323,27 +332,50 @@ mod tests {
         let mut b = good.clone();
         b.signed_prekey.key[0] ^= 1;
         assert_eq!(
-            b.verify().err(),
+            b.verify(&up.identity).err(),
             Some(BundleError::BadSignedPreKeySignature)
         );
 
         let mut b = good.clone();
         b.kem_prekey.key[100] ^= 1;
-        assert_eq!(b.verify().err(), Some(BundleError::BadKemPreKey));
+        assert_eq!(
+            b.verify(&up.identity).err(),
+            Some(BundleError::BadKemPreKey)
+        );
 
         let mut b = good.clone();
         b.kem_prekey.signature[0] ^= 1;
-        assert_eq!(b.verify().err(), Some(BundleError::BadKemPreKey));
+        assert_eq!(
+            b.verify(&up.identity).err(),
+            Some(BundleError::BadKemPreKey)
+        );
 
         let mut b = good.clone();
         b.one_time_prekey = Some(OneTimePreKeyPublic {
             id: 1,
             key: [0; 32],
         });
-        assert_eq!(b.verify().err(), Some(BundleError::WeakPreKey));
+        assert_eq!(b.verify(&up.identity).err(), Some(BundleError::WeakPreKey));
 
         let mut up2 = up.clone();
         up2.last_resort_kem_prekey = up.one_time_kem_prekeys[0].clone();
         assert_eq!(up2.verify(), Err(BundleError::WrongKemKind));
+    }
+
+    #[test]
+    fn bundle_for_another_identity_is_rejected() {
+        let mut rng = ChaCha20Rng::from_seed([10; 32]);
+        let up = upload(&mut rng);
+        let bundle = up.bundle(None, None);
+        assert!(bundle.verify(&up.identity).is_ok());
+        // A correctly self-signed bundle under a different identity (e.g. substituted by a
+        // malicious relay) must not verify against the pinned identity.
+        let other = upload(&mut ChaCha20Rng::from_seed([11; 32]));
+        let substituted = other.bundle(None, None);
+        assert!(substituted.verify(&other.identity).is_ok());
+        assert_eq!(
+            substituted.verify(&up.identity).err(),
+            Some(BundleError::IdentityMismatch)
+        );
     }
 }

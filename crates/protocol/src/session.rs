@@ -46,6 +46,10 @@ pub enum RespondError {
     /// The KEM ciphertext does not have the ML-KEM-768 ciphertext length.
     #[error("malformed KEM ciphertext")]
     MalformedKemCiphertext,
+    /// The message's identity key differs from the sender identity authenticated by sealed
+    /// sender.
+    #[error("prekey message identity does not match the authenticated sender")]
+    IdentityMismatch,
     /// The embedded first message did not decrypt (wrong keys, tampering) or was malformed.
     #[error("first message failed to decrypt: {0}")]
     Decrypt(#[from] DecryptError),
@@ -192,16 +196,22 @@ impl Session {
     }
 
     /// Accepts a session (PQXDH responder) from an incoming prekey message, returning the
-    /// session and the first plaintext. `remote_address` is the sender's address as
-    /// authenticated by sealed sender.
+    /// session and the first plaintext. `remote_address` and `remote_identity` are the
+    /// sender's address and identity key as authenticated by sealed sender
+    /// ([`crate::OpenedEnvelope`]); a message whose `identity` differs is rejected with
+    /// [`RespondError::IdentityMismatch`].
     pub fn respond<R: CryptoRng + RngCore>(
         rng: &mut R,
         local_identity: &IdentityKeyPair,
         local_address: Address,
         remote_address: Address,
+        remote_identity: &IdentityPublicKey,
         message: &PreKeyMessage,
         keys: ResponderPreKeys<'_>,
     ) -> Result<(Self, Zeroizing<Vec<u8>>), RespondError> {
+        if message.identity != *remote_identity {
+            return Err(RespondError::IdentityMismatch);
+        }
         if keys.signed_prekey.id() != message.signed_prekey_id
             || keys.kem_prekey.id() != message.kem_prekey_id
         {

@@ -70,7 +70,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
             upload.one_time_prekeys.first().cloned(),
             upload.one_time_kem_prekeys.first().cloned(),
         )
-        .verify()
+        .verify(&bob.identity.public())
         .unwrap();
     let mut a = Session::initiate(&mut rng, &alice.identity, alice.address, &bundle).unwrap();
     let CiphertextMessage::PreKey(pkm) = a.encrypt(b"hi").unwrap() else {
@@ -84,6 +84,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
         &pkm,
         keys,
     );
@@ -99,6 +100,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
         &pkm,
         keys,
     );
@@ -113,6 +115,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
         &bad,
         bob.responder_keys(&bad),
     );
@@ -131,6 +134,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
         &bad,
         bob.responder_keys(&bad),
     );
@@ -138,6 +142,8 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         r,
         Err(RespondError::Decrypt(_)) | Err(RespondError::NonContributory)
     ));
+    // A claimed identity that differs from the one sealed sender authenticated is rejected
+    // before any key agreement.
     let mut bad = (*pkm).clone();
     bad.identity = bob.identity.public();
     let r = Session::respond(
@@ -145,6 +151,31 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
+        &bad,
+        bob.responder_keys(&bad),
+    );
+    assert!(matches!(r, Err(RespondError::IdentityMismatch)));
+    // Likewise an untampered message whose sealed-sender identity is someone else's.
+    let mallory = Device::new(&mut rng, 1);
+    let r = Session::respond(
+        &mut rng,
+        &bob.identity,
+        bob.address,
+        alice.address,
+        &mallory.identity.public(),
+        &pkm,
+        bob.responder_keys(&pkm),
+    );
+    assert!(matches!(r, Err(RespondError::IdentityMismatch)));
+    // Tampered claimed identity that matches the (equally wrong) authenticated identity still
+    // fails the key agreement.
+    let r = Session::respond(
+        &mut rng,
+        &bob.identity,
+        bob.address,
+        alice.address,
+        &bob.identity.public(),
         &bad,
         bob.responder_keys(&bad),
     );
@@ -157,6 +188,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
         &bad,
         bob.responder_keys(&bad),
     );
@@ -170,6 +202,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
         &bad,
         bob.responder_keys(&bad),
     );
@@ -181,6 +214,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &bob.identity,
         bob.address,
         alice.address,
+        &alice.identity.public(),
         &pkm,
         bob.responder_keys(&pkm),
     );
@@ -202,7 +236,7 @@ fn tampered_bundle_bytes_never_verify() {
         t[i] ^= 0x01;
         let ok = PreKeyBundle::decode(&t)
             .ok()
-            .and_then(|b| b.verify().ok())
+            .and_then(|b| b.verify(&bob.identity.public()).ok())
             .is_some();
         assert!(!ok, "bit flip at {i} went unnoticed");
     }
@@ -212,7 +246,7 @@ fn tampered_bundle_bytes_never_verify() {
         t[i] ^= 0x80;
         let ok = PreKeyBundle::decode(&t)
             .ok()
-            .and_then(|b| b.verify().ok())
+            .and_then(|b| b.verify(&bob.identity.public()).ok())
             .is_some();
         assert!(!ok, "bit flip at {i} went unnoticed");
     }

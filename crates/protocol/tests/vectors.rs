@@ -52,7 +52,7 @@ fn session_vector() {
         upload.one_time_prekeys.first().cloned(),
         upload.one_time_kem_prekeys.first().cloned(),
     );
-    let verified = bundle.verify().unwrap();
+    let verified = bundle.verify(&bob.identity.public()).unwrap();
     let mut a = Session::initiate(&mut rng, &alice.identity, alice.address, &verified).unwrap();
     let first = a.encrypt(b"Hello Bob").unwrap();
     let envelope = sealed_sender::seal(
@@ -74,6 +74,7 @@ fn session_vector() {
         &bob.identity,
         bob.address,
         opened.sender_address,
+        &opened.sender_identity,
         pkm,
         bob.responder_keys(pkm),
     )
@@ -182,6 +183,7 @@ fn committed_session_vector_opens_from_stored_secrets_alone() {
         &bob,
         bob_address,
         opened.sender_address,
+        &opened.sender_identity,
         pkm,
         keys,
     )

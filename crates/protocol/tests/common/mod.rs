@@ -98,7 +98,7 @@ pub fn establish(
     } else {
         upload.bundle(None, None)
     };
-    let verified = bundle.verify().unwrap();
+    let verified = bundle.verify(&bob.identity.public()).unwrap();
     let mut a = Session::initiate(rng, &alice.identity, alice.address, &verified).unwrap();
     let msg = a.encrypt(first).unwrap();
     let envelope = sealed_sender::seal(
@@ -121,6 +121,7 @@ pub fn establish(
         &bob.identity,
         bob.address,
         opened.sender_address,
+        &opened.sender_identity,
         &pkm,
         bob.responder_keys(&pkm),
     )
