@@ -38,6 +38,14 @@ pub enum BundleError {
     IdentityMismatch,
 }
 
+/// Why a [`PreKeyUpload`] could not be encoded.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum UploadEncodeError {
+    /// A one-time prekey list is longer than [`MAX_UPLOAD_PREKEYS`].
+    #[error("more than {MAX_UPLOAD_PREKEYS} one-time prekeys in one upload")]
+    TooManyPreKeys,
+}
+
 /// A fetched bundle for one device, not yet verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreKeyBundle {
@@ -212,12 +220,17 @@ impl PreKeyUpload {
         }
     }
 
-    /// Wire encoding (see docs/PROTOCOL.md, "PreKeyUpload"). Lists longer than
-    /// [`MAX_UPLOAD_PREKEYS`] are truncated to that maximum.
-    pub fn encode(&self) -> Vec<u8> {
-        let otks = &self.one_time_prekeys[..self.one_time_prekeys.len().min(MAX_UPLOAD_PREKEYS)];
-        let kems =
-            &self.one_time_kem_prekeys[..self.one_time_kem_prekeys.len().min(MAX_UPLOAD_PREKEYS)];
+    /// Wire encoding (see docs/PROTOCOL.md, "PreKeyUpload"). Fails, rather than truncating,
+    /// if either one-time list is longer than [`MAX_UPLOAD_PREKEYS`] (split it into several
+    /// uploads).
+    pub fn encode(&self) -> Result<Vec<u8>, UploadEncodeError> {
+        let otks = &self.one_time_prekeys;
+        let kems = &self.one_time_kem_prekeys;
+        if otks.len() > MAX_UPLOAD_PREKEYS || kems.len() > MAX_UPLOAD_PREKEYS {
+            return Err(UploadEncodeError::TooManyPreKeys);
+        }
+        let otk_count = u16::try_from(otks.len()).map_err(|_| UploadEncodeError::TooManyPreKeys)?;
+        let kem_count = u16::try_from(kems.len()).map_err(|_| UploadEncodeError::TooManyPreKeys)?;
         let mut w = Writer::with_capacity(
             1 + Address::ENCODED_LEN
                 + 33
@@ -232,11 +245,11 @@ impl PreKeyUpload {
         self.identity.write(&mut w);
         self.signed_prekey.write(&mut w);
         self.last_resort_kem_prekey.write(&mut w);
-        w.u16(otks.len() as u16);
+        w.u16(otk_count);
         otks.iter().for_each(|k| k.write(&mut w));
-        w.u16(kems.len() as u16);
+        w.u16(kem_count);
         kems.iter().for_each(|k| k.write(&mut w));
-        w.into_vec()
+        Ok(w.into_vec())
     }
 
     /// Decodes (but does not verify) an upload.
@@ -309,7 +322,7 @@ mod tests {
         let mut rng = ChaCha20Rng::from_seed([8; 32]);
         let up = upload(&mut rng);
         assert_eq!(up.verify(), Ok(()));
-        assert_eq!(PreKeyUpload::decode(&up.encode()), Ok(up.clone()));
+        assert_eq!(PreKeyUpload::decode(&up.encode().unwrap()), Ok(up.clone()));
         let bundle = up.bundle(up.one_time_prekeys.first().cloned(), None);
         assert_eq!(bundle.kem_prekey.kind, KemPreKeyKind::LastResort);
         let enc = bundle.encode();
@@ -360,6 +373,29 @@ mod tests {
         let mut up2 = up.clone();
         up2.last_resort_kem_prekey = up.one_time_kem_prekeys[0].clone();
         assert_eq!(up2.verify(), Err(BundleError::WrongKemKind));
+    }
+
+    #[test]
+    fn oversize_upload_is_an_error_not_truncated() {
+        let mut rng = ChaCha20Rng::from_seed([12; 32]);
+        let mut up = upload(&mut rng);
+        up.one_time_prekeys = OneTimePreKeySecret::generate_batch(
+            &mut rng,
+            1,
+            u32::try_from(MAX_UPLOAD_PREKEYS).unwrap(),
+        )
+        .iter()
+        .map(OneTimePreKeySecret::public)
+        .collect();
+        let enc = up.encode().unwrap();
+        assert_eq!(PreKeyUpload::decode(&enc), Ok(up.clone()));
+        let extra = up.one_time_prekeys[0].clone();
+        up.one_time_prekeys.push(extra);
+        assert_eq!(up.encode(), Err(UploadEncodeError::TooManyPreKeys));
+        let mut up = upload(&mut rng);
+        let kem = up.one_time_kem_prekeys[0].clone();
+        up.one_time_kem_prekeys = vec![kem; MAX_UPLOAD_PREKEYS + 1];
+        assert_eq!(up.encode(), Err(UploadEncodeError::TooManyPreKeys));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod wire;
 mod wycheproof_tests;
 
 pub use address::{AccountId, Address, DeviceId};
-pub use bundle::{BundleError, PreKeyBundle, PreKeyUpload, VerifiedBundle};
+pub use bundle::{BundleError, PreKeyBundle, PreKeyUpload, UploadEncodeError, VerifiedBundle};
 pub use identity::{IdentityKeyPair, IdentityPublicKey};
 pub use pqxdh::PreKeyMessage;
 pub use prekeys::{

@@ -100,7 +100,7 @@ fn session_vector() {
             "signed_prekey_secret": h(&bob.signed_prekey.to_bytes()),
             "one_time_prekey_secret": h(&bob.one_time[0].to_bytes()),
             "kem_prekey_secret": h(&bob.one_time_kem[0].to_bytes()),
-            "prekey_upload": h(&upload.encode()),
+            "prekey_upload": h(&upload.encode().unwrap()),
         },
         "bundle": h(&bundle.encode()),
         "first_plaintext": h(b"Hello Bob"),
