@@ -21,6 +21,11 @@ pub const IDENTITY_KEY_PAIR_VERSION: u8 = 0x01;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadSignature;
 
+/// Whether `raw` is the canonical encoding of `key` (y < p, and no sign bit on x = 0).
+fn is_canonical(raw: &[u8; 32], key: &VerifyingKey) -> bool {
+    key.to_edwards().compress().to_bytes() == *raw
+}
+
 /// An account's public identity key. Its [`encode`](Self::encode)d form is `Encode(IK)` in
 /// PQXDH's associated data and the key fed to safety numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +48,11 @@ impl IdentityPublicKey {
         AccountId(*self.0.as_bytes())
     }
 
-    /// Decodes and validates: the point must decompress and must not have small order (a
-    /// small-order identity would make every DH with it non-contributory).
+    /// Decodes and validates: the point must decompress, its encoding must be canonical (the
+    /// point re-compresses to exactly the same 32 bytes), and it must lie in the prime-order
+    /// subgroup (no small-order or torsion component, which would make DHs with it leak or be
+    /// non-contributory). So every identity has exactly one encoding, account id and
+    /// fingerprint.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let key = Self::read(&mut r)?;
@@ -57,7 +65,7 @@ impl IdentityPublicKey {
         let raw = r.array::<32>()?;
         let key =
             VerifyingKey::from_bytes(&raw).map_err(|_| DecodeError::Invalid("identity key"))?;
-        if key.is_weak() {
+        if key.is_weak() || !is_canonical(&raw, &key) || !key.to_edwards().is_torsion_free() {
             return Err(DecodeError::Invalid("identity key"));
         }
         Ok(Self(key))
@@ -177,6 +185,66 @@ mod tests {
         assert_eq!(
             IdentityPublicKey::decode(&enc[..32]),
             Err(DecodeError::Truncated)
+        );
+    }
+
+    fn with_version(raw: &str) -> Vec<u8> {
+        let mut out = vec![IDENTITY_KEY_VERSION];
+        out.extend(hex::decode(raw).unwrap());
+        out
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_rejected() {
+        // y = p + 3 (y >= p is never canonical); it decompresses, to the point with y = 3.
+        let raw = "f0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f";
+        let bytes: [u8; 32] = hex::decode(raw).unwrap().try_into().unwrap();
+        let key = VerifyingKey::from_bytes(&bytes).unwrap();
+        assert!(!key.is_weak());
+        assert!(!is_canonical(&bytes, &key));
+        assert_eq!(
+            IdentityPublicKey::decode(&with_version(raw)),
+            Err(DecodeError::Invalid("identity key"))
+        );
+        // y = p + 1: a non-canonical encoding of the identity point.
+        assert_eq!(
+            IdentityPublicKey::decode(&with_version(
+                "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+            )),
+            Err(DecodeError::Invalid("identity key"))
+        );
+        // Canonical keys are unaffected.
+        let mut rng = ChaCha20Rng::from_seed([4; 32]);
+        for _ in 0..8 {
+            let public = IdentityKeyPair::generate(&mut rng).public();
+            assert_eq!(IdentityPublicKey::decode(&public.encode()), Ok(public));
+        }
+    }
+
+    #[test]
+    fn small_order_and_torsion_points_are_rejected() {
+        // A point of order 8.
+        let order8 = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a";
+        assert_eq!(
+            IdentityPublicKey::decode(&with_version(order8)),
+            Err(DecodeError::Invalid("identity key"))
+        );
+        // A generated identity key plus that order-8 point: canonical, not small order, but
+        // with a torsion component.
+        let mut rng = ChaCha20Rng::from_seed([2; 32]);
+        let public = IdentityKeyPair::generate(&mut rng).public();
+        let torsion = VerifyingKey::from_bytes(&hex::decode(order8).unwrap().try_into().unwrap())
+            .unwrap()
+            .to_edwards();
+        let mixed = (public.0.to_edwards() + torsion).compress().to_bytes();
+        let key = VerifyingKey::from_bytes(&mixed).unwrap();
+        assert!(!key.is_weak());
+        assert!(is_canonical(&mixed, &key));
+        let mut encoded = vec![IDENTITY_KEY_VERSION];
+        encoded.extend_from_slice(&mixed);
+        assert_eq!(
+            IdentityPublicKey::decode(&encoded),
+            Err(DecodeError::Invalid("identity key"))
         );
     }
 
