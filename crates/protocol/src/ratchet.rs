@@ -412,11 +412,28 @@ impl DoubleRatchet {
 
     /// Versioned storage encoding (see docs/PROTOCOL.md, "Ratchet state").
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = Writer::with_capacity(
-            256 + self.ad.len() + self.skipped.len() * 68 + self.past_remote_keys.len() * 32,
-        );
+        let mut w = Writer::with_capacity(self.encoded_len());
         self.write(&mut w);
         w.into_zeroizing()
+    }
+
+    /// Exact length of [`write`](Self::write)'s output, so buffers can be allocated once and
+    /// never reallocate (a reallocation would leave an unzeroized copy of the secrets).
+    pub(crate) fn encoded_len(&self) -> usize {
+        let opt = |present: bool| if present { 1 + 32 } else { 1 };
+        1 // version
+            + 2
+            + self.ad.len()
+            + 32 // dhs
+            + opt(self.dhr.is_some())
+            + 32 // rk
+            + opt(self.cks.is_some())
+            + opt(self.ckr.is_some())
+            + 3 * 4 // ns, nr, pn
+            + 2
+            + self.skipped.len() * (32 + 4 + 32)
+            + 1
+            + self.past_remote_keys.len() * 32
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {

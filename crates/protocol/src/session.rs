@@ -331,9 +331,38 @@ impl Session {
         self.remote_base_key
     }
 
+    /// Exact length of [`to_bytes`](Self::to_bytes)'s output: the buffer is allocated once
+    /// and never reallocates, so no unzeroized copy of the secrets is left behind.
+    fn encoded_len(&self) -> usize {
+        let pending = match &self.pending_prekey {
+            Some(p) => {
+                1 + 4
+                    + if p.one_time_prekey_id.is_some() {
+                        1 + 4
+                    } else {
+                        1
+                    }
+                    + 4
+                    + p.base_key.len()
+                    + p.kem_ciphertext.len()
+            }
+            None => 1,
+        };
+        let remote_base_key = if self.remote_base_key.is_some() {
+            1 + 32
+        } else {
+            1
+        };
+        1 + 2 * Address::ENCODED_LEN
+            + 2 * IdentityPublicKey::ENCODED_LEN
+            + pending
+            + remote_base_key
+            + self.ratchet.encoded_len()
+    }
+
     /// Versioned storage encoding (see docs/PROTOCOL.md, "Session state").
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = Writer::with_capacity(2048 + self.ratchet.skipped_key_count() * 68);
+        let mut w = Writer::with_capacity(self.encoded_len());
         w.u8(SESSION_VERSION);
         self.local_address.write(&mut w);
         self.remote_address.write(&mut w);

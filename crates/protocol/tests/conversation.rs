@@ -538,3 +538,36 @@ fn oversize_plaintext_and_message_are_refused_with_typed_errors() {
         sealed_sender::SealError::MessageTooLarge
     );
 }
+
+/// `to_bytes` allocates its buffer at the exact final size, so serializing never reallocates
+/// (which would leave an unzeroized copy of the secrets in freed memory).
+#[test]
+fn session_serialization_never_reallocates() {
+    let mut rng = rng(43);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 2);
+    for use_one_time in [true, false] {
+        let (mut a, mut b) = establish(&mut rng, &alice, &bob, use_one_time, b"hi");
+        let exact = |s: &Session| {
+            let bytes = s.to_bytes();
+            assert_eq!(bytes.capacity(), bytes.len());
+            assert_eq!(Session::from_bytes(&bytes).unwrap().to_bytes(), bytes);
+        };
+        // Alice has a pending prekey message, Bob the remote base key.
+        exact(&a);
+        exact(&b);
+        // Skipped message keys on Bob's side.
+        let msgs: Vec<_> = (0..5u8).map(|i| a.encrypt(&[i; 300]).unwrap()).collect();
+        b.decrypt(&mut rng, &msgs[4]).unwrap();
+        exact(&b);
+        // Several DH ratchet steps: past remote keys on both sides, pending prekey cleared.
+        for round in 0..4u8 {
+            let r = b.encrypt(&[round; 10]).unwrap();
+            a.decrypt(&mut rng, &r).unwrap();
+            let m = a.encrypt(&[round; 1000]).unwrap();
+            b.decrypt(&mut rng, &m).unwrap();
+            exact(&a);
+            exact(&b);
+        }
+    }
+}
