@@ -270,8 +270,10 @@ async fn heartbeat(c: &Client, node: &[u8; 16]) -> Result<(), StorageError> {
     )
     .await?;
     let stale = now - ms(NODE_TIMEOUT_MS);
+    // Every node beats once before it records any presence, so a presence row whose node is
+    // not live (stale, or already forgotten by another node's sweep) belongs to a dead node.
     c.execute(
-        "DELETE FROM presence WHERE node IN (SELECT node FROM nodes WHERE heartbeat_ms < $1)",
+        "DELETE FROM presence WHERE node NOT IN (SELECT node FROM nodes WHERE heartbeat_ms >= $1)",
         &[&stale],
     )
     .await?;
@@ -281,7 +283,9 @@ async fn heartbeat(c: &Client, node: &[u8; 16]) -> Result<(), StorageError> {
 }
 
 async fn heartbeats(url: String, node: [u8; 16]) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(HEARTBEAT_MS));
+    // `connect` has just beaten; the next beat is one period later.
+    let period = std::time::Duration::from_millis(HEARTBEAT_MS);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut client: Option<Client> = None;
     loop {
         tick.tick().await;
