@@ -12,7 +12,7 @@ ensure_npm "$ROOT/ui"
 build_ui
 say "building the release app"
 (cd "$ROOT" && cargo build --release --locked -p sotto-desktop)
-bin="$ROOT/target/release/sotto-desktop"
+bin="$TARGET_DIR/release/sotto-desktop"
 
 display=":$((200 + RANDOM % 100))"
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &

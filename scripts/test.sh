@@ -46,7 +46,7 @@ step_rust_tests() {
   local keyring_data rc=0
   keyring_data="$(mktemp -d)"
   # The client's tests run the relay binary that this same workspace build produces.
-  SOTTO_RELAY_BIN="$ROOT/target/debug/sotto-relay" \
+  SOTTO_RELAY_BIN="$TARGET_DIR/debug/sotto-relay" \
   XDG_DATA_HOME="$keyring_data" dbus-run-session -- bash -c '
     printf sotto-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1
     cargo nextest run --workspace --locked --no-fail-fast' || rc=$?
@@ -60,7 +60,7 @@ step_ui_test() { (cd "$ROOT/ui" && npm run --silent test); }
 step_e2e() {
   # Same target set as the nextest step, so the same features and no rebuild of dependencies.
   cargo build --workspace --locked --bins --tests
-  (cd "$ROOT/tests/e2e" && SOTTO_DESKTOP_BIN="$ROOT/target/debug/sotto-desktop" npm run --silent test)
+  (cd "$ROOT/tests/e2e" && SOTTO_DESKTOP_BIN="$TARGET_DIR/debug/sotto-desktop" npm run --silent test)
 }
 
 # Order matters: the desktop crate embeds ui/dist, so the UI is built before any cargo step.
