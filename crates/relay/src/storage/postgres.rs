@@ -93,7 +93,17 @@ CREATE TABLE IF NOT EXISTS presence (
 
 impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StorageError::Database(e.to_string())
+        // A server error's DETAIL and WHERE lines quote row values (a username, a key), so
+        // only its code and message reach our errors and logs.
+        match e.as_db_error() {
+            Some(db) => StorageError::Database(format!(
+                "{} {}: {}",
+                db.severity(),
+                db.code().code(),
+                db.message()
+            )),
+            None => StorageError::Database(e.to_string()),
+        }
     }
 }
 
