@@ -73,6 +73,7 @@ fn populate(dir: &Path, n: usize) -> (Store, ConversationId) {
                 state: DeliveryState::Delivered,
                 expire_timer_secs: 0,
                 relay_id: None,
+                client_id: None,
             })
             .collect();
         store.insert_messages(&msgs).unwrap();

@@ -169,6 +169,14 @@ CREATE TRIGGER messages_fts_au AFTER UPDATE OF body ON messages BEGIN
     INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.body);
 END;
 "#,
+    // 2: the sender's client message id, so redeliveries are recognised and receipts can name
+    // the messages they cover; contacts found by their current identity key.
+    r#"
+ALTER TABLE messages ADD COLUMN client_id BLOB CHECK (client_id IS NULL OR length(client_id) = 16);
+CREATE UNIQUE INDEX messages_by_client_id ON messages(conversation, direction, client_id)
+    WHERE client_id IS NOT NULL;
+CREATE INDEX contacts_by_identity_key ON contacts(identity_key);
+"#,
 ];
 
 /// Newest schema version this build knows.

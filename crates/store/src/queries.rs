@@ -256,6 +256,8 @@ pub struct NewMessage<'a> {
     pub expire_timer_secs: u32,
     /// The relay's id of the envelope, for dedupe (incoming).
     pub relay_id: Option<&'a [u8]>,
+    /// The sender's 16-byte client message id (unique per conversation and direction).
+    pub client_id: Option<&'a [u8; 16]>,
 }
 
 /// A stored message. `Debug` redacts the body.
@@ -283,6 +285,8 @@ pub struct Message {
     pub expires_at: Option<Timestamp>,
     /// Relay message id.
     pub relay_id: Option<Vec<u8>>,
+    /// The sender's client message id.
+    pub client_id: Option<[u8; 16]>,
 }
 
 impl fmt::Debug for Message {
@@ -325,7 +329,7 @@ pub struct OutboxItem {
 }
 
 const MESSAGE_COLS: &str = "id, conversation, direction, sender_account, sender_device, body, \
-     sent_at, received_at, state, expire_timer, expires_at, relay_id";
+     sent_at, received_at, state, expire_timer, expires_at, relay_id, client_id";
 
 fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -343,6 +347,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         expire_timer_secs: r.get(9)?,
         expires_at: r.get(10)?,
         relay_id: r.get(11)?,
+        client_id: r.get(12)?,
     })
 }
 
@@ -380,7 +385,7 @@ fn fts_query(input: &str) -> String {
         .join(" ")
 }
 
-fn insert_in(tx: &rusqlite::Transaction<'_>, m: &NewMessage<'_>) -> Result<Option<MessageId>> {
+fn insert_in(tx: &rusqlite::Connection, m: &NewMessage<'_>) -> Result<Option<MessageId>> {
     let now = m.received_at.unwrap_or(m.sent_at);
     if let Some(relay_id) = m.relay_id {
         let fresh = tx
@@ -394,8 +399,8 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, m: &NewMessage<'_>) -> Result<Optio
     }
     tx.prepare_cached(
         "INSERT INTO messages (conversation, direction, sender_account, sender_device, body,
-             sent_at, received_at, state, expire_timer, relay_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             sent_at, received_at, state, expire_timer, relay_id, client_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         m.conversation.0,
@@ -407,7 +412,8 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, m: &NewMessage<'_>) -> Result<Optio
         m.received_at,
         m.state.code(),
         m.expire_timer_secs,
-        m.relay_id
+        m.relay_id,
+        m.client_id.map(|c| &c[..])
     ])?;
     let id = tx.last_insert_rowid();
     let unread = i64::from(m.direction == Direction::Incoming);
@@ -492,7 +498,7 @@ impl Store {
 
     /// Adds a contact and records its identity key as first seen now.
     pub fn add_contact(&mut self, c: &Contact, now: Timestamp) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         tx.execute(
             "INSERT INTO contacts (account_id, device_id, username, display_name, identity_key,
                  verification, blocked, request_state, created_at)
@@ -585,7 +591,7 @@ impl Store {
         key: &[u8],
         now: Timestamp,
     ) -> Result<bool> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let old: Vec<u8> = tx.query_row(
             "SELECT identity_key FROM contacts WHERE account_id = ?1",
             [&account.0[..]],
@@ -615,7 +621,7 @@ impl Store {
         } else {
             Verification::Verified
         };
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let n = tx.execute(
             "UPDATE contacts SET verification = ?2 WHERE account_id = ?1",
             params![&account.0[..], state.code()],
@@ -743,7 +749,7 @@ impl Store {
     /// Inserts a message. With a relay id, the insert and marking the id processed are one
     /// transaction; if the id was already processed nothing is stored and `None` is returned.
     pub fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<Option<MessageId>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let id = insert_in(&tx, m)?;
         tx.commit()?;
         Ok(id)
@@ -752,7 +758,7 @@ impl Store {
     /// Inserts many messages in one transaction (history sync, imports, benchmarks); all or
     /// nothing. Entries whose relay id was already processed yield `None`.
     pub fn insert_messages(&mut self, msgs: &[NewMessage<'_>]) -> Result<Vec<Option<MessageId>>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let ids = msgs
             .iter()
             .map(|m| insert_in(&tx, m))
@@ -843,7 +849,7 @@ impl Store {
     /// Marks every incoming message of a conversation read, resets the unread count and starts
     /// the disappearing timers of those messages. Returns how many messages changed.
     pub fn mark_read(&mut self, conv: ConversationId, now: Timestamp) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let n = tx.execute(
             "UPDATE messages SET state = ?3,
                  expires_at = CASE WHEN expire_timer > 0 AND expires_at IS NULL
@@ -875,7 +881,7 @@ impl Store {
     /// Deletes every message whose `expires_at` is at or before `now`, removing it from the
     /// search index too, and returns what was deleted.
     pub fn delete_expired(&mut self, now: Timestamp) -> Result<Vec<ExpiredMessage>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let gone = {
             let mut st = tx.prepare(
                 "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1
@@ -994,6 +1000,146 @@ impl Store {
             .conn
             .execute("DELETE FROM outbox WHERE id = ?1", [id.0])?
             > 0)
+    }
+
+    // ---- client engine support ----
+
+    /// Runs `f` as one transaction (a savepoint, so the store's own multi-statement
+    /// operations nest inside it): everything `f` did is committed if it returns `Ok`, and
+    /// rolled back otherwise.
+    pub fn atomically<T, E: From<QueryError>>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("SAVEPOINT sotto_atomic")
+            .map_err(QueryError::from)?;
+        match f(self) {
+            Ok(v) => {
+                self.conn
+                    .execute_batch("RELEASE sotto_atomic")
+                    .map_err(QueryError::from)?;
+                Ok(v)
+            }
+            Err(e) => {
+                // The rollback can only fail if the connection is unusable; the caller's error
+                // is the one worth reporting.
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO sotto_atomic; RELEASE sotto_atomic");
+                Err(e)
+            }
+        }
+    }
+
+    /// The contact whose current identity key is `key`.
+    pub fn contact_by_identity_key(&self, key: &[u8]) -> Result<Option<Contact>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {CONTACT_COLS} FROM contacts WHERE identity_key = ?1"),
+                [key],
+                contact_row,
+            )
+            .optional()?)
+    }
+
+    /// The contact known under `username` (the most recently created one if several).
+    pub fn contact_by_username(&self, username: &str) -> Result<Option<Contact>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {CONTACT_COLS} FROM contacts WHERE username = ?1
+                     ORDER BY created_at DESC LIMIT 1"
+                ),
+                [username],
+                contact_row,
+            )
+            .optional()?)
+    }
+
+    /// The message with client id `client_id` in a conversation and direction.
+    pub fn message_by_client_id(
+        &self,
+        conv: ConversationId,
+        direction: Direction,
+        client_id: &[u8; 16],
+    ) -> Result<Option<Message>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {MESSAGE_COLS} FROM messages
+                     WHERE conversation = ?1 AND direction = ?2 AND client_id = ?3"
+                ),
+                params![conv.0, direction.code(), &client_id[..]],
+                message_row,
+            )
+            .optional()?)
+    }
+
+    /// Raises the delivery state of our outgoing messages named by client id (a receipt from
+    /// the peer); a state never goes backwards. Starts disappearing timers not yet running.
+    /// Returns how many messages changed.
+    pub fn mark_outgoing(
+        &mut self,
+        conv: ConversationId,
+        client_ids: &[[u8; 16]],
+        state: DeliveryState,
+        now: Timestamp,
+    ) -> Result<usize> {
+        let tx = self.conn.savepoint()?;
+        let mut changed = 0;
+        {
+            let mut st = tx.prepare_cached(
+                "UPDATE messages SET state = ?4,
+                     expires_at = CASE WHEN expire_timer > 0 AND expires_at IS NULL
+                                  THEN ?5 + expire_timer * 1000 ELSE expires_at END
+                 WHERE conversation = ?1 AND direction = ?2 AND client_id = ?3
+                   AND state < ?4 AND state <> 4",
+            )?;
+            for id in client_ids {
+                changed += st.execute(params![
+                    conv.0,
+                    Direction::Outgoing.code(),
+                    &id[..],
+                    state.code(),
+                    now
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Client ids of the incoming messages of a conversation not yet marked read (what a read
+    /// receipt names), oldest first.
+    pub fn unread_client_ids(&self, conv: ConversationId) -> Result<Vec<[u8; 16]>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT client_id FROM messages WHERE conversation = ?1 AND direction = ?2
+               AND state <> ?3 AND client_id IS NOT NULL ORDER BY id",
+        )?;
+        let v = st
+            .query_map(
+                params![
+                    conv.0,
+                    Direction::Incoming.code(),
+                    DeliveryState::Read.code()
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(v)
+    }
+
+    /// Number of messages in a conversation.
+    pub fn message_count(&self, conv: ConversationId) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM messages WHERE conversation = ?1",
+            [conv.0],
+            |r| r.get(0),
+        )?)
     }
 
     // ---- settings ----

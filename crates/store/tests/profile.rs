@@ -462,3 +462,77 @@ fn bulk_insert_is_all_or_nothing_and_dedupes() {
     assert!(!store.is_relay_processed(&r2).unwrap());
     assert_eq!(store.newest_messages(conv, 10).unwrap().len(), 2);
 }
+
+#[test]
+fn client_ids_find_messages_and_receipts_only_raise_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = create(tmp.path(), "pw");
+    let conv = store_with_conversation(&mut store);
+    let cid = [7u8; 16];
+    let m = NewMessage {
+        direction: Direction::Outgoing,
+        state: DeliveryState::Sent,
+        received_at: None,
+        client_id: Some(&cid),
+        ..incoming(conv, "outgoing", 1_000, 10, None)
+    };
+    let id = store.insert_message(&m).unwrap().unwrap();
+    let found = store
+        .message_by_client_id(conv, Direction::Outgoing, &cid)
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.client_id), (id, Some(cid)));
+    assert!(
+        store
+            .message_by_client_id(conv, Direction::Incoming, &cid)
+            .unwrap()
+            .is_none()
+    );
+    // The same client id twice in one direction is refused.
+    assert!(store.insert_message(&m).is_err());
+    assert_eq!(
+        store
+            .mark_outgoing(conv, &[cid], DeliveryState::Read, 5_000)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .mark_outgoing(conv, &[cid], DeliveryState::Delivered, 6_000)
+            .unwrap(),
+        0,
+        "a delivery receipt after the read receipt does not lower the state"
+    );
+    let m = store.message(id).unwrap().unwrap();
+    assert_eq!(m.state, DeliveryState::Read);
+    assert_eq!(m.expires_at, Some(15_000));
+}
+
+#[test]
+fn atomically_rolls_back_everything_on_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = create(tmp.path(), "pw");
+    let conv = store_with_conversation(&mut store);
+    let r: Result<(), sotto_store::QueryError> = store.atomically(|s| {
+        s.insert_message(&incoming(conv, "one", 1, 0, Some(b"r1")))?;
+        s.put_setting("k", b"v")?;
+        Err(sotto_store::QueryError::NotFound)
+    });
+    assert!(r.is_err());
+    assert!(store.newest_messages(conv, 10).unwrap().is_empty());
+    assert!(!store.is_relay_processed(b"r1").unwrap());
+    assert_eq!(store.setting("k").unwrap(), None);
+    store
+        .atomically(|s| {
+            s.insert_message(&incoming(conv, "two", 2, 0, Some(b"r2")))?;
+            s.put_setting("k", b"v")
+        })
+        .unwrap();
+    assert_eq!(store.newest_messages(conv, 10).unwrap().len(), 1);
+    assert_eq!(store.setting("k").unwrap(), Some(b"v".to_vec()));
+    let unread = store.unread_client_ids(conv).unwrap();
+    assert!(
+        unread.is_empty(),
+        "messages without client ids are not named"
+    );
+}

@@ -52,6 +52,7 @@ pub fn incoming<'a>(
         state: DeliveryState::Delivered,
         expire_timer_secs: timer,
         relay_id,
+        client_id: None,
     }
 }
 
