@@ -12,6 +12,8 @@ pub const CONTENT_VERSION: u8 = 0x01;
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
 /// Most message ids in one receipt.
 pub const MAX_RECEIPT_IDS: usize = 256;
+/// Longest username a text may name as its sender, in bytes.
+pub const MAX_USERNAME_LEN: usize = 64;
 
 /// A client-chosen random message id, unique per sender.
 pub type ClientMessageId = [u8; 16];
@@ -19,12 +21,18 @@ pub type ClientMessageId = [u8; 16];
 /// Decoded inner content.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Content {
-    /// `0x01`: `id [16] || sent_at_ms u64 || len u32 || text (UTF-8)`.
+    /// `0x01`: `id [16] || sent_at_ms u64 || expire_secs u32 || ulen u8 || username ||
+    /// len u32 || text (UTF-8)`.
     Text {
         /// Client message id (dedupe and receipts).
         id: ClientMessageId,
         /// Sender's clock, milliseconds since the Unix epoch.
         sent_at_ms: u64,
+        /// The disappearing timer this message was sent with (0 = keep).
+        expire_secs: u32,
+        /// The username the sender claims (empty = none); the recipient checks it against
+        /// the relay's directory before showing it.
+        sender_username: String,
         /// The message text.
         text: String,
     },
@@ -82,11 +90,22 @@ impl Content {
             Self::Text {
                 id,
                 sent_at_ms,
+                expire_secs,
+                sender_username,
                 text,
             } => {
                 w.push(0x01);
                 w.extend_from_slice(id);
                 w.extend_from_slice(&sent_at_ms.to_be_bytes());
+                w.extend_from_slice(&expire_secs.to_be_bytes());
+                let name = sender_username.as_bytes();
+                let name = if name.len() > MAX_USERNAME_LEN {
+                    &[][..]
+                } else {
+                    name
+                };
+                w.push(name.len() as u8);
+                w.extend_from_slice(name);
                 let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
                 w.extend_from_slice(&len.to_be_bytes());
                 w.extend_from_slice(text.as_bytes());
@@ -131,6 +150,14 @@ impl Content {
             0x01 => {
                 let id = r.id()?;
                 let sent_at_ms = r.u64()?;
+                let expire_secs = r.u32()?;
+                let ulen = usize::from(r.take(1)?[0]);
+                if ulen > MAX_USERNAME_LEN {
+                    return Err(ContentError::Malformed);
+                }
+                let sender_username = std::str::from_utf8(r.take(ulen)?)
+                    .map_err(|_| ContentError::Malformed)?
+                    .to_owned();
                 let len = r.u32()? as usize;
                 if len > MAX_TEXT_LEN {
                     return Err(ContentError::Malformed);
@@ -141,6 +168,8 @@ impl Content {
                 Self::Text {
                     id,
                     sent_at_ms,
+                    expire_secs,
+                    sender_username,
                     text,
                 }
             }
@@ -212,6 +241,8 @@ mod tests {
             Content::Text {
                 id: [7; 16],
                 sent_at_ms: 5,
+                expire_secs: 30,
+                sender_username: "al".into(),
                 text: "hé".into(),
             },
             Content::DeliveryReceipt(vec![[1; 16], [2; 16]]),
@@ -230,7 +261,9 @@ mod tests {
         let text = all[0].encode();
         assert_eq!(&text[..2], &[1, 1]);
         assert_eq!(&text[18..26], &5u64.to_be_bytes());
-        assert_eq!(&text[26..30], &3u32.to_be_bytes());
+        assert_eq!(&text[26..30], &30u32.to_be_bytes());
+        assert_eq!(&text[30..33], &[2, b'a', b'l']);
+        assert_eq!(&text[33..37], &3u32.to_be_bytes());
         let mut trailing = text.clone();
         trailing.push(0);
         assert_eq!(Content::decode(&trailing), Err(ContentError::Malformed));

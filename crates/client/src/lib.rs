@@ -1,21 +1,31 @@
 //! Sotto's client engine, shared by the desktop app and the `sotto` command-line client: relay
-//! connection, account setup, outbox, receive pipeline and contacts.
+//! connection, account setup, outbox, receive pipeline, contacts and verification, all kept in
+//! the encrypted profile database of `sotto-store`.
 //!
-//! It knows nothing of Tauri or of any user interface. Persistence is behind
-//! [`state::ClientState`]; the inner content format, PIN stretching and the receive pipeline
-//! are specified in docs/CLIENT.md.
+//! It knows nothing of Tauri or of any user interface. The inner content format, PIN
+//! stretching and the receive pipeline are specified in docs/CLIENT.md.
 #![forbid(unsafe_code)]
 
+pub mod contacts;
 pub mod content;
 pub mod engine;
 pub mod pin;
+mod prekey_codec;
+pub mod privacy;
+pub mod qr_image;
+pub mod receive;
 pub mod relay;
+pub mod send;
 pub mod state;
 
+pub use contacts::{Added, ContactError, VerifyError, account_hex, parse_account_hex};
 pub use content::{ClientMessageId, Content};
-pub use engine::{Client, ContactError, Event, ReceiveError, SendError, SetupError, UsernameError};
+pub use engine::{Client, SavePrivacyError, SetupError, UsernameError};
+pub use privacy::PrivacySettings;
+pub use receive::{Event, ReceiveError};
 pub use relay::{Backoff, ConnectError, RelayConnection, RequestError};
-pub use state::{ClientState, Contact, MemoryState, StateError, StoredMessage};
+pub use send::SendError;
+pub use state::StateError;
 
 /// The product name shown to users.
 pub const APP_NAME: &str = "Sotto";

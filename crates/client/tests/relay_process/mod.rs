@@ -71,6 +71,11 @@ impl Relay {
         }
     }
 
+    /// The relay's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// SIGKILLs the relay (no graceful shutdown).
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
@@ -107,7 +112,14 @@ fn try_spawn(data_dir: &Path, listen: &str, extra: &[String]) -> Option<(Child, 
         .arg(data_dir)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // The log stays in the data directory, where canary tests look for plaintext.
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data_dir.join("relay.log"))
+                .unwrap(),
+        )
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();

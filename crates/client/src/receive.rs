@@ -1,0 +1,524 @@
+//! The receive pipeline (docs/CLIENT.md): dedupe by relay id → open the sealed envelope →
+//! check the sender → decrypt → dedupe by client message id → commit everything in one
+//! transaction → acknowledge. A crash before the acknowledgement means a redelivery, which
+//! the dedupe steps make invisible. Expired disappearing messages are deleted on the way.
+
+use std::time::Duration;
+
+use rand_core::OsRng;
+use sotto_protocol::{
+    AccountId, Address, CiphertextMessage, IdentityPublicKey, KemPreKeyKind, KemPreKeySecret,
+    OneTimePreKeySecret, ResponderPreKeys, SealedEnvelope, Session, SignedPreKeySecret,
+    sealed_sender,
+};
+use sotto_relay_wire::{self as wire, Push};
+use sotto_store::{
+    Contact, DeliveryState, Direction, MessageRequest, NewMessage, PrekeyKind, Verification,
+};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::content::{ClientMessageId, Content};
+use crate::engine::{Client, PRIMARY_DEVICE, SetupError};
+use crate::privacy::MessageRequests;
+use crate::state::{StateError, db_account, db_address, now_ms, relay_id_bytes};
+
+/// Receiving failed; nothing was acknowledged.
+#[derive(Debug, Error)]
+pub enum ReceiveError {
+    /// Local state failed (the envelope will be redelivered).
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Not connected, or the connection dropped.
+    #[error("not connected")]
+    NotConnected,
+}
+
+impl From<sotto_store::QueryError> for ReceiveError {
+    fn from(e: sotto_store::QueryError) -> Self {
+        Self::State(e.into())
+    }
+}
+
+/// What the receive pipeline produced. Message text is read from the profile, never carried
+/// here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A new text message was stored.
+    Message {
+        /// The contact (stable local id).
+        contact: sotto_store::AccountId,
+        /// The stored message.
+        message: sotto_store::MessageId,
+        /// Sender is not an accepted contact (a message request).
+        request: bool,
+        /// The sender's identity key differs from the one known for this username: the
+        /// contact is now marked `Changed`.
+        key_changed: bool,
+    },
+    /// The contact received our messages.
+    Delivered {
+        /// Contact.
+        contact: sotto_store::AccountId,
+        /// Our message ids.
+        ids: Vec<ClientMessageId>,
+    },
+    /// The contact read our messages.
+    Read {
+        /// Contact.
+        contact: sotto_store::AccountId,
+        /// Our message ids.
+        ids: Vec<ClientMessageId>,
+    },
+    /// Typing indicator.
+    Typing {
+        /// Contact.
+        contact: sotto_store::AccountId,
+        /// Started (true) or stopped.
+        started: bool,
+    },
+    /// The contact changed the conversation's disappearing timer.
+    TimerChanged {
+        /// Contact.
+        contact: sotto_store::AccountId,
+        /// New value in seconds (0 = off).
+        seconds: u32,
+    },
+    /// Disappearing messages whose time ran out were deleted.
+    Expired {
+        /// The deleted messages.
+        messages: Vec<sotto_store::ExpiredMessage>,
+    },
+    /// A redelivery or repeated message: nothing new to show.
+    Duplicate,
+    /// An envelope that could not be opened or decrypted, whose sender lied about its
+    /// account, or from a blocked sender; acknowledged and discarded.
+    Dropped,
+    /// The relay delivered the whole queue.
+    QueueDrained,
+    /// The relay reported low prekey stock and we uploaded more.
+    PrekeysReplenished,
+    /// The relay reported low prekey stock but the upload failed (connection lost); call
+    /// [`Client::top_up_prekeys`] after reconnecting.
+    PrekeysTopUpFailed,
+}
+
+/// Who a received text belongs to.
+enum Sender {
+    Known(sotto_store::AccountId),
+    New(Box<Contact>),
+    /// A contact known by username now writes from a new identity key.
+    Rekeyed {
+        contact: sotto_store::AccountId,
+        key: AccountId,
+    },
+}
+
+enum Action {
+    Drop,
+    Duplicate,
+    Text {
+        sender: Sender,
+        id: ClientMessageId,
+        sent_at_ms: u64,
+        expire_secs: u32,
+        text: Zeroizing<String>,
+        request: bool,
+    },
+    Receipt {
+        contact: sotto_store::AccountId,
+        ids: Vec<ClientMessageId>,
+        read: bool,
+    },
+    Typing {
+        contact: sotto_store::AccountId,
+        started: bool,
+    },
+    Timer {
+        contact: sotto_store::AccountId,
+        seconds: u32,
+    },
+}
+
+/// Everything one envelope changes; committed in one transaction.
+struct Plan {
+    relay_id: [u8; 8],
+    session: Option<(Address, Zeroizing<Vec<u8>>)>,
+    consumed_one_time: Option<u32>,
+    consumed_kem: Option<u32>,
+    action: Action,
+}
+
+struct Decrypted {
+    session: Session,
+    plaintext: Zeroizing<Vec<u8>>,
+    consumed_one_time: Option<u32>,
+    consumed_kem: Option<u32>,
+}
+
+impl Client {
+    /// Deletes messages whose disappearing timer ran out (from the database and the search
+    /// index) and returns them.
+    pub fn expire_due(&mut self) -> Result<Vec<sotto_store::ExpiredMessage>, StateError> {
+        Ok(self.store.delete_expired(now_ms())?)
+    }
+
+    /// Waits up to `wait` for the next push or the next disappearing-message expiry, and
+    /// processes it. `Ok(None)` on timeout.
+    pub async fn next_event(&mut self, wait: Duration) -> Result<Option<Event>, ReceiveError> {
+        let expired = self.expire_due()?;
+        if !expired.is_empty() {
+            return Ok(Some(Event::Expired { messages: expired }));
+        }
+        let wait = match self.store.next_expiry()? {
+            Some(at) => {
+                let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+                wait.min(Duration::from_millis(ms))
+            }
+            None => wait,
+        };
+        let pushes = self.pushes.as_mut().ok_or(ReceiveError::NotConnected)?;
+        let push = match tokio::time::timeout(wait, pushes.recv()).await {
+            Err(_) => {
+                let expired = self.expire_due()?;
+                return Ok((!expired.is_empty()).then_some(Event::Expired { messages: expired }));
+            }
+            Ok(None) => {
+                self.disconnect();
+                return Err(ReceiveError::NotConnected);
+            }
+            Ok(Some(p)) => p,
+        };
+        match push {
+            Push::Envelope(d) => self.receive(d).await.map(Some),
+            Push::QueueDrained => Ok(Some(Event::QueueDrained)),
+            Push::PrekeysLow { .. } => match self.top_up_prekeys().await {
+                Ok(()) => Ok(Some(Event::PrekeysReplenished)),
+                Err(SetupError::State(e)) => Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "prekey top-up failed; retry with top_up_prekeys");
+                    Ok(Some(Event::PrekeysTopUpFailed))
+                }
+            },
+            Push::Challenge { .. } => Ok(None),
+        }
+    }
+
+    fn ack(&self, message_id: u64) -> Result<(), ReceiveError> {
+        self.auth
+            .as_ref()
+            .ok_or(ReceiveError::NotConnected)?
+            .ack(message_id)
+            .map_err(|_| ReceiveError::NotConnected)
+    }
+
+    async fn receive(&mut self, d: wire::Delivery) -> Result<Event, ReceiveError> {
+        let relay_id = relay_id_bytes(d.message_id);
+        if self.store.is_relay_processed(&relay_id)? {
+            self.ack(d.message_id)?;
+            return Ok(Event::Duplicate);
+        }
+        let plan = self.plan(relay_id, &d.envelope).await?;
+        let event = self.commit(plan)?;
+        self.ack(d.message_id)?;
+        if let Event::Message {
+            contact,
+            message,
+            request: false,
+            ..
+        } = &event
+            && self.privacy()?.delivery_receipts
+            && let Some(id) = self.store.message(*message)?.and_then(|m| m.client_id)
+        {
+            // Best effort: a failure leaves the receipt in the outbox.
+            if let Err(e) = self.send_delivery_receipt(contact, id).await {
+                tracing::debug!(error = %e, "delivery receipt queued");
+            }
+        }
+        Ok(event)
+    }
+
+    /// Opens, checks and decrypts one envelope and decides what it changes (nothing is
+    /// written yet).
+    async fn plan(&mut self, relay_id: [u8; 8], envelope: &[u8]) -> Result<Plan, ReceiveError> {
+        let mut plan = Plan {
+            relay_id,
+            session: None,
+            consumed_one_time: None,
+            consumed_kem: None,
+            action: Action::Drop,
+        };
+        let Ok(envelope) = SealedEnvelope::decode(envelope) else {
+            return Ok(plan);
+        };
+        let Ok(opened) = sealed_sender::open(&self.identity, self.address(), &envelope) else {
+            return Ok(plan);
+        };
+        let sender = opened.sender_address;
+        let from = sender.account;
+        if opened.sender_identity.account_id() != from {
+            return Ok(plan);
+        }
+        let contact = self.store.contact_by_identity_key(&from.0)?;
+        if contact.as_ref().is_some_and(|c| c.blocked) {
+            return Ok(plan);
+        }
+        let Some(d) = self.decrypt(sender, &opened.sender_identity, &opened.message)? else {
+            return Ok(plan);
+        };
+        plan.session = Some((sender, d.session.to_bytes()));
+        plan.consumed_one_time = d.consumed_one_time;
+        plan.consumed_kem = d.consumed_kem;
+        let Ok(content) = Content::decode(&d.plaintext) else {
+            return Ok(plan);
+        };
+        plan.action = match (content, contact) {
+            (
+                Content::Text {
+                    id,
+                    sent_at_ms,
+                    expire_secs,
+                    sender_username,
+                    text,
+                },
+                known,
+            ) => {
+                let (sender, request) = match known {
+                    Some(c) => {
+                        let conv = self.store.conversation_with(&c.account, now_ms())?;
+                        if self
+                            .store
+                            .message_by_client_id(conv, Direction::Incoming, &id)?
+                            .is_some()
+                        {
+                            plan.action = Action::Duplicate;
+                            return Ok(plan);
+                        }
+                        (
+                            Sender::Known(c.account),
+                            c.request != MessageRequest::Accepted,
+                        )
+                    }
+                    None => match self.stranger(from, &sender_username).await? {
+                        Some(found) => found,
+                        None => return Ok(plan),
+                    },
+                };
+                Action::Text {
+                    sender,
+                    id,
+                    sent_at_ms,
+                    expire_secs,
+                    text: Zeroizing::new(text),
+                    request,
+                }
+            }
+            // Control messages from strangers are ignored.
+            (_, None) => Action::Drop,
+            (Content::DeliveryReceipt(ids), Some(c)) => Action::Receipt {
+                contact: c.account,
+                ids,
+                read: false,
+            },
+            (Content::ReadReceipt(ids), Some(c)) => Action::Receipt {
+                contact: c.account,
+                ids,
+                read: true,
+            },
+            (Content::Typing(started), Some(c)) => Action::Typing {
+                contact: c.account,
+                started,
+            },
+            (Content::DisappearingTimer { seconds, .. }, Some(c)) => Action::Timer {
+                contact: c.account,
+                seconds,
+            },
+        };
+        Ok(plan)
+    }
+
+    /// Decides who an unknown sender is. A claimed username counts only if the relay's
+    /// directory maps it to the sender's key; if a contact already has that username, this
+    /// is that contact with a new key. `None` when message requests are turned off.
+    async fn stranger(
+        &mut self,
+        from: AccountId,
+        claimed: &str,
+    ) -> Result<Option<(Sender, bool)>, ReceiveError> {
+        if self.privacy()?.message_requests == MessageRequests::Block {
+            return Ok(None);
+        }
+        let verified = !claimed.is_empty() && self.lookup(claimed).await.ok() == Some(from);
+        if verified && let Some(c) = self.store.contact_by_username(claimed)? {
+            let request = c.request != MessageRequest::Accepted;
+            return Ok(Some((
+                Sender::Rekeyed {
+                    contact: c.account,
+                    key: from,
+                },
+                request,
+            )));
+        }
+        let contact = Contact {
+            account: db_account(from),
+            device_id: PRIMARY_DEVICE,
+            username: verified.then(|| claimed.to_owned()),
+            display_name: None,
+            identity_key: from.0.to_vec(),
+            verification: Verification::Unverified,
+            blocked: false,
+            request: MessageRequest::Pending,
+        };
+        Ok(Some((Sender::New(Box::new(contact)), true)))
+    }
+
+    /// Applies a plan in one transaction and returns the event to report.
+    fn commit(&mut self, plan: Plan) -> Result<Event, ReceiveError> {
+        let now = now_ms();
+        self.store.atomically(|s| {
+            s.mark_relay_processed(&plan.relay_id, now)?;
+            if let Some((addr, session)) = &plan.session {
+                s.put_session(&db_address(*addr), session, now)?;
+            }
+            if let Some(id) = plan.consumed_one_time {
+                s.remove_prekey(PrekeyKind::OneTime, id)?;
+            }
+            if let Some(id) = plan.consumed_kem {
+                s.remove_prekey(PrekeyKind::Kem, id)?;
+            }
+            Ok::<_, ReceiveError>(match plan.action {
+                Action::Drop => Event::Dropped,
+                Action::Duplicate => Event::Duplicate,
+                Action::Text {
+                    sender,
+                    id,
+                    sent_at_ms,
+                    expire_secs,
+                    text,
+                    request,
+                } => {
+                    let (contact, key_changed, sender_account) = match sender {
+                        Sender::Known(c) => (c, false, c),
+                        Sender::New(c) => {
+                            s.add_contact(&c, now)?;
+                            (c.account, false, c.account)
+                        }
+                        Sender::Rekeyed { contact, key } => {
+                            s.set_identity_key(&contact, &key.0, now)?;
+                            (contact, true, db_account(key))
+                        }
+                    };
+                    let conv = s.conversation_with(&contact, now)?;
+                    if s.conversation(conv)?.map(|c| c.disappearing_secs) != Some(expire_secs) {
+                        s.set_disappearing_timer(conv, expire_secs)?;
+                    }
+                    let message = s
+                        .insert_message(&NewMessage {
+                            conversation: conv,
+                            direction: Direction::Incoming,
+                            sender: sotto_store::Address {
+                                account: sender_account,
+                                device: PRIMARY_DEVICE,
+                            },
+                            body: &text,
+                            sent_at: i64::try_from(sent_at_ms).unwrap_or(i64::MAX),
+                            received_at: Some(now),
+                            state: DeliveryState::Delivered,
+                            expire_timer_secs: expire_secs,
+                            relay_id: None,
+                            client_id: Some(&id),
+                        })?
+                        .ok_or(StateError::corrupt())?;
+                    Event::Message {
+                        contact,
+                        message,
+                        request,
+                        key_changed,
+                    }
+                }
+                Action::Receipt { contact, ids, read } => {
+                    let conv = s.conversation_with(&contact, now)?;
+                    let state = if read {
+                        DeliveryState::Read
+                    } else {
+                        DeliveryState::Delivered
+                    };
+                    s.mark_outgoing(conv, &ids, state, now)?;
+                    if read {
+                        Event::Read { contact, ids }
+                    } else {
+                        Event::Delivered { contact, ids }
+                    }
+                }
+                Action::Typing { contact, started } => Event::Typing { contact, started },
+                Action::Timer { contact, seconds } => {
+                    let conv = s.conversation_with(&contact, now)?;
+                    s.set_disappearing_timer(conv, seconds)?;
+                    Event::TimerChanged { contact, seconds }
+                }
+            })
+        })
+    }
+
+    /// Decrypts with the existing session, or starts a responder session for a PreKey
+    /// message. `Ok(None)` when the message cannot be decrypted.
+    fn decrypt(
+        &mut self,
+        sender: Address,
+        sender_identity: &IdentityPublicKey,
+        message: &CiphertextMessage,
+    ) -> Result<Option<Decrypted>, StateError> {
+        if let Some(bytes) = self.store.session(&db_address(sender))? {
+            let mut session = Session::from_bytes(&bytes).map_err(|_| StateError::corrupt())?;
+            if let Ok(plaintext) = session.decrypt(&mut OsRng, message) {
+                return Ok(Some(Decrypted {
+                    session,
+                    plaintext,
+                    consumed_one_time: None,
+                    consumed_kem: None,
+                }));
+            }
+        }
+        let CiphertextMessage::PreKey(p) = message else {
+            return Ok(None);
+        };
+        let corrupt = |_| StateError::corrupt();
+        let Some(signed) = self.store.prekey(PrekeyKind::Signed, p.signed_prekey_id)? else {
+            return Ok(None);
+        };
+        let signed = SignedPreKeySecret::from_bytes(&signed).map_err(corrupt)?;
+        let Some(kem) = self.store.prekey(PrekeyKind::Kem, p.kem_prekey_id)? else {
+            return Ok(None);
+        };
+        let kem = KemPreKeySecret::from_bytes(&kem).map_err(corrupt)?;
+        let one_time = match p.one_time_prekey_id {
+            Some(id) => match self.store.prekey(PrekeyKind::OneTime, id)? {
+                Some(b) => Some(OneTimePreKeySecret::from_bytes(&b).map_err(corrupt)?),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let keys = ResponderPreKeys {
+            signed_prekey: &signed,
+            one_time_prekey: one_time.as_ref(),
+            kem_prekey: &kem,
+        };
+        match Session::respond(
+            &mut OsRng,
+            &self.identity,
+            self.address(),
+            sender,
+            sender_identity,
+            p,
+            keys,
+        ) {
+            Ok((session, plaintext)) => Ok(Some(Decrypted {
+                session,
+                plaintext,
+                consumed_one_time: p.one_time_prekey_id,
+                consumed_kem: (kem.kind() == KemPreKeyKind::OneTime).then(|| kem.id()),
+            })),
+            Err(_) => Ok(None),
+        }
+    }
+}
