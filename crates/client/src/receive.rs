@@ -220,7 +220,11 @@ impl Client {
         }
         let plan = self.plan(relay_id, &d.envelope).await?;
         let event = self.commit(plan)?;
-        self.ack(d.message_id)?;
+        // Committed: a lost acknowledgement only means a redelivery, which the dedupe makes
+        // invisible, so the event is still reported.
+        if self.ack(d.message_id).is_err() {
+            tracing::debug!("acknowledgement not sent; the relay will redeliver");
+        }
         if let Event::Message {
             contact,
             message,

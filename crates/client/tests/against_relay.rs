@@ -1,21 +1,65 @@
 //! End-to-end tests of the client engine against the real `sotto-relay` process over real
-//! sockets.
+//! sockets. Every client keeps its state in a real encrypted profile database
+//! (`sotto_store::Store`) in a temporary directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod relay_process;
 
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use relay_process::Relay;
-use sotto_client::{
-    Client, ClientState, Event, MemoryState, RequestError, SendError, UsernameError,
-};
+use sotto_client::{Added, Client, Event, RequestError, SendError, UsernameError};
 use sotto_relay_wire::ErrorCode;
+use sotto_store::{
+    AccountId, DeliveryState, Direction, KdfParams, KeyProtection, MessageRequest, Passphrase,
+    PrekeyKind, Store, Verification,
+};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn setup(url: &str, username: &str, pin: Option<&str>) -> Client<MemoryState> {
-    let mut c = Client::open(MemoryState::new(), url).unwrap();
+/// A client with its profile directory; the directory lives as long as the client (fields
+/// drop in order: the client closes its database before the directory is removed).
+struct Device {
+    client: Client,
+    _dir: TempDir,
+}
+
+impl Deref for Device {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Device {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// A fresh profile (passphrase-protected, cheap KDF) opened for `url`. Not connected.
+fn open(url: &str) -> Device {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Passphrase::new(Zeroizing::new("pw".to_string()));
+    let params = KdfParams {
+        m_cost_kib: 256,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let store = Store::create(
+        &dir.path().join("profile"),
+        KeyProtection::Passphrase(&pass, params),
+    )
+    .unwrap();
+    let client = Client::open(store, url).unwrap();
+    Device { client, _dir: dir }
+}
+
+async fn setup(url: &str, username: &str, pin: Option<&str>) -> Device {
+    let mut c = open(url);
     c.connect(5).await.unwrap();
     c.register().await.unwrap();
     c.claim_username(username, pin).await.unwrap();
@@ -23,8 +67,14 @@ async fn setup(url: &str, username: &str, pin: Option<&str>) -> Client<MemorySta
     c
 }
 
+/// The store's id of a client's own account (what its peers' contacts are keyed by when
+/// they first learn of it under its current key).
+fn id_of(c: &Client) -> AccountId {
+    AccountId(c.account().0)
+}
+
 /// Processes events until one matches; returns everything seen.
-async fn wait_for(c: &mut Client<MemoryState>, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
+async fn wait_for(c: &mut Client, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline {
@@ -39,14 +89,54 @@ async fn wait_for(c: &mut Client<MemoryState>, pred: impl Fn(&Event) -> bool) ->
     panic!("timed out; saw {seen:?}");
 }
 
-fn texts(c: &Client<MemoryState>, peer: sotto_protocol::AccountId) -> Vec<String> {
-    c.state()
-        .messages(peer)
+/// The messages of the conversation with `contact`, oldest first (none if there is no
+/// conversation yet; does not create one).
+fn messages(c: &Client, contact: &AccountId) -> Vec<sotto_store::Message> {
+    let store = c.store();
+    let Some(conv) = store
+        .conversations()
         .unwrap()
         .into_iter()
-        .filter(|m| !m.outgoing)
-        .map(|m| m.text)
+        .find(|conv| conv.contact == *contact)
+    else {
+        return Vec::new();
+    };
+    store.newest_messages(conv.id, 1000).unwrap()
+}
+
+/// Incoming texts from `contact`, oldest first.
+fn texts(c: &Client, contact: &AccountId) -> Vec<String> {
+    messages(c, contact)
+        .into_iter()
+        .filter(|m| m.direction == Direction::Incoming)
+        .map(|m| m.body)
         .collect()
+}
+
+/// Our message to `contact` with client id `id`.
+fn outgoing(c: &Client, contact: &AccountId, id: [u8; 16]) -> sotto_store::Message {
+    messages(c, contact)
+        .into_iter()
+        .find(|m| m.direction == Direction::Outgoing && m.client_id == Some(id))
+        .unwrap_or_else(|| panic!("no outgoing message {id:?}"))
+}
+
+/// The disappearing timer of the conversation with `contact`.
+fn timer(c: &Client, contact: &AccountId) -> u32 {
+    let store = c.store();
+    let conv = store
+        .conversations()
+        .unwrap()
+        .into_iter()
+        .find(|conv| conv.contact == *contact)
+        .expect("conversation");
+    conv.disappearing_secs
+}
+
+fn contact(c: &Client, username: &str) -> sotto_store::Contact {
+    c.find_contact(username)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no contact {username}"))
 }
 
 #[tokio::test]
@@ -55,103 +145,174 @@ async fn chat_both_ways_with_receipts_requests_typing_and_timer() {
     let mut alice = setup(&relay.url, "alice", None).await;
     let mut bob = setup(&relay.url, "bob", None).await;
     let mut carol = setup(&relay.url, "carol", None).await;
+    let alice_id = id_of(&alice);
+    let bob_id = id_of(&bob);
 
-    let bob_id = alice.add_contact("bob").await.unwrap();
-    assert_eq!(bob_id, bob.account());
-    let hi = alice.send_text(bob_id, "hi bob").await.unwrap();
+    let added = alice.add_contact("bob").await.unwrap();
+    assert_eq!(
+        added,
+        Added {
+            contact: bob_id,
+            key_changed: false
+        }
+    );
+    let hi = alice.send_text(&bob_id, "hi bob").await.unwrap();
+    assert_eq!(outgoing(&alice, &bob_id, hi).state, DeliveryState::Sent);
 
-    // Bob has not added Alice: a message request, no delivery receipt.
+    // Bob has not added Alice: a message request (her claimed username checked against the
+    // directory), no delivery receipt.
     let seen = wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
-    let alice_id = alice.account();
-    assert!(seen.contains(&Event::Message {
-        from: alice_id,
-        id: hi,
-        request: true
-    }));
-    assert!(!bob.state().contact(alice_id).unwrap().unwrap().accepted);
-    assert_eq!(texts(&bob, alice_id), ["hi bob"]);
+    let Some(Event::Message {
+        contact: from,
+        message,
+        request: true,
+        key_changed: false,
+    }) = seen.last().cloned()
+    else {
+        panic!("expected a message request, saw {seen:?}");
+    };
+    assert_eq!(from, alice_id);
+    let stored = bob.store().message(message).unwrap().unwrap();
+    assert_eq!(stored.client_id, Some(hi));
+    assert_eq!(stored.body, "hi bob");
+    let request = contact(&bob, "alice");
+    assert_eq!(request.account, alice_id);
+    assert_eq!(request.request, MessageRequest::Pending);
+    assert_eq!(texts(&bob, &alice_id), ["hi bob"]);
 
     // Accepting reuses the session Alice started.
-    assert_eq!(bob.add_contact("alice").await.unwrap(), alice_id);
-    assert!(bob.state().contact(alice_id).unwrap().unwrap().accepted);
-    let back = bob.send_text(alice_id, "hi alice").await.unwrap();
+    assert_eq!(
+        bob.add_contact("alice").await.unwrap(),
+        Added {
+            contact: alice_id,
+            key_changed: false
+        }
+    );
+    assert_eq!(contact(&bob, "alice").request, MessageRequest::Accepted);
+    let back = bob.send_text(&alice_id, "hi alice").await.unwrap();
     let seen = wait_for(&mut alice, |e| matches!(e, Event::Message { .. })).await;
-    assert!(seen.contains(&Event::Message {
-        from: bob_id,
-        id: back,
-        request: false
-    }));
-    assert_eq!(texts(&alice, bob_id), ["hi alice"]);
+    // Bob's client sent no delivery receipt for the request.
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::Delivered { ids, .. } if ids.contains(&hi))),
+        "{seen:?}"
+    );
+    let Some(Event::Message {
+        contact: from,
+        message,
+        request: false,
+        key_changed: false,
+    }) = seen.last().cloned()
+    else {
+        panic!("expected a message, saw {seen:?}");
+    };
+    assert_eq!(from, bob_id);
+    assert_eq!(
+        alice.store().message(message).unwrap().unwrap().client_id,
+        Some(back)
+    );
+    assert_eq!(texts(&alice, &bob_id), ["hi alice"]);
     // Alice added Bob, so her client acknowledges his message with a delivery receipt.
     wait_for(&mut bob, |e| {
         *e == Event::Delivered {
-            from: alice_id,
+            contact: alice_id,
             ids: vec![back],
         }
     })
     .await;
+    assert_eq!(
+        outgoing(&bob, &alice_id, back).state,
+        DeliveryState::Delivered
+    );
 
-    bob.send_read_receipt(alice_id, vec![hi]).await.unwrap();
+    // Reading the conversation sends a read receipt (on by default).
+    assert_eq!(bob.mark_read(&alice_id).await.unwrap(), 1);
     wait_for(&mut alice, |e| {
         *e == Event::Read {
-            from: bob_id,
+            contact: bob_id,
             ids: vec![hi],
         }
     })
     .await;
-    let mine = alice.state().messages(bob_id).unwrap();
-    let first = mine.iter().find(|m| m.id == hi).unwrap();
-    assert!(first.outgoing && first.delivered && first.read);
+    let first = outgoing(&alice, &bob_id, hi);
+    assert_eq!(first.state, DeliveryState::Read);
 
-    let second = alice.send_text(bob_id, "second").await.unwrap();
-    wait_for(
-        &mut bob,
-        |e| matches!(e, Event::Message { id, .. } if *id == second),
-    )
-    .await;
+    let second = alice.send_text(&bob_id, "second").await.unwrap();
+    let seen = wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    let Some(Event::Message {
+        contact: from,
+        message,
+        request: false,
+        ..
+    }) = seen.last().cloned()
+    else {
+        panic!("expected a message, saw {seen:?}");
+    };
+    assert_eq!(from, alice_id);
+    assert_eq!(
+        bob.store().message(message).unwrap().unwrap().client_id,
+        Some(second)
+    );
     wait_for(&mut alice, |e| {
         *e == Event::Delivered {
-            from: bob_id,
+            contact: bob_id,
             ids: vec![second],
         }
     })
     .await;
+    assert_eq!(
+        outgoing(&alice, &bob_id, second).state,
+        DeliveryState::Delivered
+    );
 
-    bob.send_typing(alice_id, true).await.unwrap();
+    bob.send_typing(&alice_id, true).await.unwrap();
     wait_for(&mut alice, |e| {
         *e == Event::Typing {
-            from: bob_id,
+            contact: bob_id,
             started: true,
         }
     })
     .await;
-    alice.set_disappearing_timer(bob_id, 3600).await.unwrap();
+    alice.set_disappearing_timer(&bob_id, 3600).await.unwrap();
     wait_for(&mut bob, |e| {
         *e == Event::TimerChanged {
-            from: alice_id,
+            contact: alice_id,
             seconds: 3600,
         }
     })
     .await;
-    assert_eq!(bob.state().timer(alice_id).unwrap(), 3600);
-    assert_eq!(alice.state().timer(bob_id).unwrap(), 3600);
+    assert_eq!(timer(&bob, &alice_id), 3600);
+    assert_eq!(timer(&alice, &bob_id), 3600);
 
-    // A third, unknown sender shows up as a message request.
-    let carol_id = carol.account();
+    // A third, unknown sender shows up as a message request, under the username the
+    // directory confirmed.
+    let carol_id = id_of(&carol);
     carol.add_contact("alice").await.unwrap();
-    let from_carol = carol.send_text(alice_id, "hello stranger").await.unwrap();
-    wait_for(&mut alice, |e| {
-        *e == Event::Message {
-            from: carol_id,
-            id: from_carol,
-            request: true,
-        }
-    })
+    let from_carol = carol.send_text(&alice_id, "hello stranger").await.unwrap();
+    let seen = wait_for(
+        &mut alice,
+        |e| matches!(e, Event::Message { contact, .. } if *contact == carol_id),
+    )
     .await;
-    let contact = alice.state().contact(carol_id).unwrap().unwrap();
-    assert!(!contact.accepted && contact.username.is_none());
-    assert_eq!(texts(&alice, carol_id), ["hello stranger"]);
-    assert!(alice.state().outbox().unwrap().is_empty());
+    let Some(Event::Message {
+        message,
+        request: true,
+        key_changed: false,
+        ..
+    }) = seen.last().cloned()
+    else {
+        panic!("expected a message request, saw {seen:?}");
+    };
+    assert_eq!(
+        alice.store().message(message).unwrap().unwrap().client_id,
+        Some(from_carol)
+    );
+    let stranger = alice.store().contact(&carol_id).unwrap().unwrap();
+    assert_eq!(stranger.request, MessageRequest::Pending);
+    assert_eq!(stranger.username.as_deref(), Some("carol"));
+    assert_eq!(texts(&alice, &carol_id), ["hello stranger"]);
+    assert_eq!(alice.queued().unwrap(), 0);
 }
 
 #[tokio::test]
@@ -159,9 +320,16 @@ async fn registration_lock_pin_protects_the_username() {
     let relay = Relay::start("reglock", &[]);
     let alice = setup(&relay.url, "alice", Some("2468")).await;
     let mut carol = setup(&relay.url, "carol", None).await;
-    assert_eq!(carol.add_contact("alice").await.unwrap(), alice.account());
+    let alice_id = id_of(&alice);
+    assert_eq!(
+        carol.add_contact("alice").await.unwrap(),
+        Added {
+            contact: alice_id,
+            key_changed: false
+        }
+    );
 
-    let mut mallory = Client::open(MemoryState::new(), &relay.url).unwrap();
+    let mut mallory = open(&relay.url);
     mallory.connect(5).await.unwrap();
     mallory.register().await.unwrap();
     let err = mallory.claim_username("alice", None).await.unwrap_err();
@@ -191,17 +359,21 @@ async fn registration_lock_pin_protects_the_username() {
     );
     assert_eq!(carol.lookup("alice").await.unwrap(), alice.account());
 
-    // The right PIN moves the name; Carol's pinned contact for "alice" gets flagged.
+    // The right PIN moves the name; Carol's pinned contact for "alice" keeps its id and is
+    // flagged as changed, now pointing at the new key.
     mallory.claim_username("alice", Some("2468")).await.unwrap();
-    assert_eq!(carol.add_contact("alice").await.unwrap(), mallory.account());
-    assert!(
-        carol
-            .state()
-            .contact(alice.account())
-            .unwrap()
-            .unwrap()
-            .key_changed
+    assert_eq!(carol.lookup("alice").await.unwrap(), mallory.account());
+    assert_eq!(
+        carol.add_contact("alice").await.unwrap(),
+        Added {
+            contact: alice_id,
+            key_changed: true
+        }
     );
+    let flagged = contact(&carol, "alice");
+    assert_eq!(flagged.account, alice_id);
+    assert_eq!(flagged.verification, Verification::Changed);
+    assert_eq!(flagged.identity_key, mallory.account().0.to_vec());
 }
 
 #[tokio::test]
@@ -209,22 +381,22 @@ async fn offline_delivery_and_relay_sigkill_lose_and_duplicate_nothing() {
     let mut relay = Relay::start("crash", &[]);
     let mut alice = setup(&relay.url, "alice", None).await;
     let mut bob = setup(&relay.url, "bob", None).await;
-    let bob_id = alice.add_contact("bob").await.unwrap();
-    let alice_id = alice.account();
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    let alice_id = id_of(&alice);
 
     // Offline recipient: queued by the relay, delivered on reconnect.
     bob.disconnect();
     alice
-        .send_text(bob_id, "while you were away")
+        .send_text(&bob_id, "while you were away")
         .await
         .unwrap();
     bob.connect(5).await.unwrap();
     wait_for(&mut bob, |e| *e == Event::QueueDrained).await;
-    assert_eq!(texts(&bob, alice_id), ["while you were away"]);
+    assert_eq!(texts(&bob, &alice_id), ["while you were away"]);
     bob.add_contact("alice").await.unwrap();
 
     // Accepted by the relay, then the relay is SIGKILLed before or while Bob processes it.
-    alice.send_text(bob_id, "before crash").await.unwrap();
+    alice.send_text(&bob_id, "before crash").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     relay.kill();
     // Bob processes what was already pushed to him (committing it), but the relay is gone, so
@@ -238,27 +410,35 @@ async fn offline_delivery_and_relay_sigkill_lose_and_duplicate_nothing() {
         "{before:?}"
     );
     assert_eq!(
-        texts(&bob, alice_id),
+        texts(&bob, &alice_id),
         ["while you were away", "before crash"]
     );
     // Sending while the relay is down keeps the envelope in the outbox.
-    let err = alice.send_text(bob_id, "during outage").await.unwrap_err();
+    let err = alice.send_text(&bob_id, "during outage").await.unwrap_err();
+    assert!(err.is_queued(), "{err:?}");
     assert!(
         matches!(err, SendError::Relay(_) | SendError::Connect(_)),
         "{err:?}"
     );
-    assert_eq!(alice.state().outbox().unwrap().len(), 1);
+    assert_eq!(alice.queued().unwrap(), 1);
+    let pending = messages(&alice, &bob_id);
+    assert_eq!(pending.last().unwrap().body, "during outage");
+    assert_eq!(pending.last().unwrap().state, DeliveryState::Pending);
 
     relay.restart();
     alice.connect(20).await.unwrap();
     assert_eq!(alice.flush_outbox().await.unwrap(), 1);
-    assert!(alice.state().outbox().unwrap().is_empty());
+    assert_eq!(alice.queued().unwrap(), 0);
+    assert_eq!(
+        messages(&alice, &bob_id).last().unwrap().state,
+        DeliveryState::Sent
+    );
     bob.connect(20).await.unwrap();
     bob.flush_outbox().await.unwrap();
     bob.top_up_prekeys().await.unwrap();
     let mut after_restart = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while texts(&bob, alice_id).len() < 3 && tokio::time::Instant::now() < deadline {
+    while texts(&bob, &alice_id).len() < 3 && tokio::time::Instant::now() < deadline {
         after_restart.extend(bob.next_event(Duration::from_millis(500)).await.unwrap());
     }
     // Drain any further redelivery; nothing may appear twice.
@@ -272,9 +452,10 @@ async fn offline_delivery_and_relay_sigkill_lose_and_duplicate_nothing() {
         "{after_restart:?}"
     );
     assert_eq!(
-        texts(&bob, alice_id),
+        texts(&bob, &alice_id),
         ["while you were away", "before crash", "during outage"]
     );
+    assert_eq!(bob.queued().unwrap(), 0);
 }
 
 #[tokio::test]
@@ -286,26 +467,31 @@ async fn prekeys_are_topped_up_and_signed_prekey_rotates() {
     let mut carol = setup(&relay.url, "carol", None).await;
     assert_eq!(bob.prekey_count().await.unwrap(), (20, 10));
 
-    let bob_id = alice.add_contact("bob").await.unwrap();
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
     assert_eq!(bob.prekey_count().await.unwrap(), (19, 9));
     wait_for(&mut bob, |e| *e == Event::PrekeysReplenished).await;
     assert_eq!(bob.prekey_count().await.unwrap(), (20, 10));
 
-    // Rotation: Alice's session (made against the old signed prekey) still works, and a new
-    // contact gets the new one.
-    let old = bob.state().current_signed_prekey().unwrap().unwrap();
+    // Rotation: the old signed prekey stays in the profile, so Alice's session (made against
+    // it) still works, and a new contact gets the new one.
+    let old = bob.store().prekey_ids(PrekeyKind::Signed).unwrap();
+    assert_eq!(old.len(), 1);
     let new = bob.rotate_signed_prekey().await.unwrap();
-    assert_ne!(old, new);
-    assert_eq!(bob.state().current_signed_prekey().unwrap(), Some(new));
-    alice.send_text(bob_id, "old spk").await.unwrap();
-    carol.add_contact("bob").await.unwrap();
-    carol.send_text(bob_id, "new spk").await.unwrap();
+    assert!(!old.contains(&new));
+    let mut both = bob.store().prekey_ids(PrekeyKind::Signed).unwrap();
+    both.sort_unstable();
+    assert_eq!(both, [old[0], new]);
+    alice.send_text(&bob_id, "old spk").await.unwrap();
+    let carol_bob = carol.add_contact("bob").await.unwrap().contact;
+    assert_eq!(carol_bob, bob_id);
+    carol.send_text(&carol_bob, "new spk").await.unwrap();
+    let (alice_id, carol_id) = (id_of(&alice), id_of(&carol));
     let deadline = tokio::time::Instant::now() + WAIT;
-    while (texts(&bob, alice.account()).is_empty() || texts(&bob, carol.account()).is_empty())
+    while (texts(&bob, &alice_id).is_empty() || texts(&bob, &carol_id).is_empty())
         && tokio::time::Instant::now() < deadline
     {
         bob.next_event(Duration::from_millis(500)).await.unwrap();
     }
-    assert_eq!(texts(&bob, alice.account()), ["old spk"]);
-    assert_eq!(texts(&bob, carol.account()), ["new spk"]);
+    assert_eq!(texts(&bob, &alice_id), ["old spk"]);
+    assert_eq!(texts(&bob, &carol_id), ["new spk"]);
 }
