@@ -283,12 +283,21 @@ fn big_profile(dir: &Path) -> Store {
         account: alice(),
         device: 1,
     };
-    store.enqueue_outbox(&addr, None, &big[..70_000], 9).unwrap();
+    store
+        .enqueue_outbox(&addr, None, &big[..70_000], 9)
+        .unwrap();
     store
 }
 
 fn export_to(store: &Store, file: &Path) {
-    backup::export(store, file, &Passphrase::from("backup pw"), FAST, &mut |_| {}).unwrap();
+    backup::export(
+        store,
+        file,
+        &Passphrase::from("backup pw"),
+        FAST,
+        &mut |_| {},
+    )
+    .unwrap();
 }
 
 #[test]
@@ -342,7 +351,6 @@ fn multi_chunk_backup_round_trips_exactly() {
     dst.insert_message(&incoming(conv, "afterimportword", 9999, 0, None))
         .unwrap();
     assert_eq!(dst.search("afterimportword", 5).unwrap().len(), 1);
-
 }
 
 #[test]
