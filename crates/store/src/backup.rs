@@ -292,6 +292,17 @@ fn dump<W: Write>(store: &Store, w: &mut ChunkWriter<'_, W>) -> Result<(), Expor
     w.put(&[0])
 }
 
+fn header(params: KdfParams, salt: &[u8; 16], prefix: &[u8; PREFIX_LEN]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.push(VERSION);
+    header.push(KDF_ARGON2ID);
+    params.write_to(&mut header);
+    header.extend_from_slice(salt);
+    header.extend_from_slice(prefix);
+    header
+}
+
 /// Writes an encrypted backup of `store` to `path` (replaced atomically). The dump is sealed
 /// and written one 64 KiB chunk at a time; memory use does not grow with the profile.
 pub fn export(
@@ -313,13 +324,7 @@ pub fn export(
         .derive(passphrase, &salt)
         .map_err(|_| ExportError::BadParams)?;
     let aead = XChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(MAGIC);
-    header.push(VERSION);
-    header.push(KDF_ARGON2ID);
-    params.write_to(&mut header);
-    header.extend_from_slice(&salt);
-    header.extend_from_slice(&prefix);
+    let header = header(params, &salt, &prefix);
     let check = aead
         .encrypt_in_place_detached(
             XNonce::from_slice(&nonce(&prefix, u32::MAX, 2)),
@@ -768,4 +773,120 @@ pub fn import(
         cleanup(dir);
         ImportError::Protect(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: KdfParams = KdfParams {
+        m_cost_kib: 1024,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
+    /// Seals `plain` as a backup file's content, bypassing the dump (for malformed dumps).
+    fn seal_file(path: &Path, plain: &[u8]) {
+        let (salt, prefix) = ([1u8; 16], [2u8; PREFIX_LEN]);
+        let key = FAST.derive(&Passphrase::from("pw"), &salt).unwrap();
+        let aead = XChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
+        let header = header(FAST, &salt, &prefix);
+        let n = nonce(&prefix, u32::MAX, 2);
+        let check = aead
+            .encrypt_in_place_detached(XNonce::from_slice(&n), &header, &mut [])
+            .unwrap();
+        let mut out = header.clone();
+        out.extend_from_slice(&check);
+        let mut progress = |_| {};
+        let mut w = ChunkWriter {
+            out,
+            aead: &aead,
+            header: &header,
+            prefix: &prefix,
+            buf: Zeroizing::new(Vec::with_capacity(CHUNK)),
+            counter: 0,
+            done: 0,
+            estimate: 0,
+            progress: &mut progress,
+        };
+        w.put(plain).unwrap();
+        fs::write(path, w.finish().unwrap()).unwrap();
+    }
+
+    fn import_plain(plain: &[u8]) -> (tempfile::TempDir, Result<Store, ImportError>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("b");
+        seal_file(&file, plain);
+        let pw = Passphrase::from("new");
+        let r = import(
+            &file,
+            &Passphrase::from("pw"),
+            &tmp.path().join("dst"),
+            KeyProtection::Passphrase(&pw, FAST),
+            &mut |_| {},
+        );
+        (tmp, r)
+    }
+
+    fn dump_head() -> Vec<u8> {
+        let mut d = DUMP_MAGIC.to_vec();
+        d.extend_from_slice(&DUMP_VERSION.to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn an_empty_dump_restores_an_empty_profile() {
+        let mut d = dump_head();
+        d.push(0);
+        let (_tmp, r) = import_plain(&d);
+        let store = r.unwrap();
+        assert!(store.conversations().unwrap().is_empty());
+        assert!(store.search("anything", 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn authentic_but_malformed_dumps_are_refused_and_leave_nothing() {
+        let mut trailing = dump_head();
+        trailing.extend_from_slice(&[0, 0]);
+        let mut unknown_table = dump_head();
+        unknown_table.extend_from_slice(&[1, 0, 5]);
+        unknown_table.extend_from_slice(b"users");
+        // A row that spans several chunks and then the dump stops mid-value.
+        let mut cut_value = dump_head();
+        cut_value.extend_from_slice(&[1, 0, 8]);
+        cut_value.extend_from_slice(b"settings");
+        cut_value.extend_from_slice(&[
+            0, 2, 0, 3, b'k', b'e', b'y', 0, 5, b'v', b'a', b'l', b'u', b'e',
+        ]);
+        cut_value.extend_from_slice(&[2, 3, 0, 0, 0, 1, b'k', 4, 0x7f, 0xff, 0xff, 0xff]);
+        cut_value.extend_from_slice(&vec![7u8; 3 * CHUNK]);
+        for plain in [
+            &b"not a dump"[..],
+            trailing.as_slice(),
+            unknown_table.as_slice(),
+            cut_value.as_slice(),
+            &[][..],
+        ] {
+            let (tmp, r) = import_plain(plain);
+            assert!(matches!(r, Err(ImportError::Malformed)), "{:?}", r.err());
+            assert!(!tmp.path().join("dst").exists());
+        }
+    }
+
+    #[test]
+    fn a_row_larger_than_two_chunks_round_trips() {
+        let mut d = dump_head();
+        d.extend_from_slice(&[1, 0, 8]);
+        d.extend_from_slice(b"settings");
+        d.extend_from_slice(&[
+            0, 2, 0, 3, b'k', b'e', b'y', 0, 5, b'v', b'a', b'l', b'u', b'e',
+        ]);
+        let big: Vec<u8> = (0..5 * CHUNK + 3).map(|i| (i % 253) as u8).collect();
+        d.extend_from_slice(&[2, 3, 0, 0, 0, 1, b'k', 4]);
+        d.extend_from_slice(&(big.len() as u32).to_be_bytes());
+        d.extend_from_slice(&big);
+        d.extend_from_slice(&[3, 0]);
+        let (_tmp, r) = import_plain(&d);
+        assert_eq!(r.unwrap().setting("k").unwrap().unwrap(), big);
+    }
 }
