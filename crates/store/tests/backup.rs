@@ -240,3 +240,171 @@ fn damaged_backups_are_typed_errors_and_leave_target_untouched() {
     )
     .unwrap();
 }
+
+/// Offsets in a backup file at which each chunk's frame starts (the first one is right after
+/// the header and key check), plus the file length.
+fn chunk_boundaries(file: &[u8]) -> Vec<usize> {
+    let mut at = 57 + 16;
+    let mut v = vec![at];
+    while at < file.len() {
+        let len = u32::from_be_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+        at += 4 + len;
+        v.push(at);
+    }
+    assert_eq!(at, file.len());
+    v
+}
+
+/// A profile whose dump spans many chunks, with rows that straddle chunk boundaries, one
+/// value larger than a whole chunk, and messages with every optional field set.
+fn big_profile(dir: &Path) -> Store {
+    let mut store = Store::create(
+        dir,
+        KeyProtection::Passphrase(&Passphrase::from("src pw"), FAST),
+    )
+    .unwrap();
+    store.set_own_identity(b"own-identity-secret", 1).unwrap();
+    let conv = store_with_conversation(&mut store);
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    store.put_setting("big", &big).unwrap();
+    store.put_setting("empty", b"").unwrap();
+    let bodies: Vec<String> = (0..4000i64)
+        .map(|i| format!("streamed message {i} {}", "xyz ".repeat((i % 97) as usize)))
+        .collect();
+    let relay_ids: Vec<[u8; 8]> = (0..4000i64).map(|i| i.to_be_bytes()).collect();
+    let msgs: Vec<_> = (0..4000usize)
+        .map(|i| {
+            let timer = if i % 5 == 0 { 60 } else { 0 };
+            incoming(conv, &bodies[i], i as i64, timer, Some(&relay_ids[i]))
+        })
+        .collect();
+    store.insert_messages(&msgs).unwrap();
+    let addr = Address {
+        account: alice(),
+        device: 1,
+    };
+    store
+        .enqueue_outbox(&addr, None, &big[..70_000], 9)
+        .unwrap();
+    store
+}
+
+fn export_to(store: &Store, file: &Path) {
+    backup::export(
+        store,
+        file,
+        &Passphrase::from("backup pw"),
+        FAST,
+        &mut |_| {},
+    )
+    .unwrap();
+}
+
+#[test]
+fn multi_chunk_backup_round_trips_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = big_profile(&tmp.path().join("src"));
+    let file = tmp.path().join("big.backup");
+    export_to(&src, &file);
+    let bytes = std::fs::read(&file).unwrap();
+    let chunks = chunk_boundaries(&bytes).len() - 1;
+    assert!(chunks >= 10, "only {chunks} chunks");
+
+    let pw = Passphrase::from("x");
+    let mut calls = Vec::new();
+    let dst = backup::import(
+        &file,
+        &Passphrase::from("backup pw"),
+        &tmp.path().join("dst"),
+        KeyProtection::Passphrase(&pw, FAST),
+        &mut |p| calls.push(p),
+    )
+    .unwrap();
+    assert_eq!(calls.len(), chunks);
+    assert_eq!(calls.last().unwrap().done, bytes.len() as u64);
+
+    assert_eq!(src.setting("big").unwrap(), dst.setting("big").unwrap());
+    assert_eq!(dst.setting("empty").unwrap().unwrap(), b"");
+    assert_eq!(src.contacts().unwrap(), dst.contacts().unwrap());
+    assert_eq!(src.conversations().unwrap(), dst.conversations().unwrap());
+    assert_eq!(src.peek_outbox(10).unwrap(), dst.peek_outbox(10).unwrap());
+    let conv = src.conversations().unwrap()[0].id;
+    let a = src.newest_messages(conv, 100_000).unwrap();
+    let b = dst.newest_messages(conv, 100_000).unwrap();
+    assert_eq!(a.len(), 4000);
+    assert!(a == b, "messages differ after the round trip");
+    assert_eq!(src.next_expiry().unwrap(), dst.next_expiry().unwrap());
+    // Exporting the restored profile gives a dump of the same size: same chunk count and
+    // frame lengths (the contents differ only by salt, nonces and ciphertext).
+    let again = tmp.path().join("again.backup");
+    export_to(&dst, &again);
+    let again = std::fs::read(&again).unwrap();
+    let lens = |f: &[u8]| {
+        let b = chunk_boundaries(f);
+        b.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+    };
+    assert_eq!(lens(&bytes), lens(&again));
+    // The search index was rebuilt and is kept up to date afterwards.
+    assert_eq!(dst.search("streamed", 10_000).unwrap().len(), 4000);
+    assert_eq!(dst.search("message 3999", 5).unwrap().len(), 1);
+    let mut dst = dst;
+    dst.insert_message(&incoming(conv, "afterimportword", 9999, 0, None))
+        .unwrap();
+    assert_eq!(dst.search("afterimportword", 5).unwrap().len(), 1);
+}
+
+#[test]
+fn cut_at_any_chunk_boundary_is_truncated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = big_profile(&tmp.path().join("src"));
+    let file = tmp.path().join("big.backup");
+    export_to(&src, &file);
+    let good = std::fs::read(&file).unwrap();
+    let bounds = chunk_boundaries(&good);
+    let bad = tmp.path().join("cut.backup");
+    let dst = tmp.path().join("dst");
+    // Every boundary except the end of the file: the stream stops before the final chunk.
+    let n = bounds.len();
+    for &cut in [bounds[0], bounds[1], bounds[n / 2], bounds[n - 2]].iter() {
+        std::fs::write(&bad, &good[..cut]).unwrap();
+        let e = import_err(&bad, "backup pw", &dst);
+        assert!(matches!(e, ImportError::Truncated), "cut at {cut}: {e}");
+        assert!(!dst.exists(), "cut at {cut}: target folder created");
+    }
+}
+
+#[test]
+fn tampered_middle_chunk_is_refused_and_target_is_left_exactly_as_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = big_profile(&tmp.path().join("src"));
+    let file = tmp.path().join("big.backup");
+    export_to(&src, &file);
+    let good = std::fs::read(&file).unwrap();
+    let bounds = chunk_boundaries(&good);
+    let mid = bounds.len() / 2;
+    assert!(mid >= 3);
+    let mut bad = good.clone();
+    bad[(bounds[mid] + bounds[mid + 1]) / 2] ^= 0x01;
+    let bad_file = tmp.path().join("bad.backup");
+    std::fs::write(&bad_file, &bad).unwrap();
+
+    // A folder that does not exist yet is not created...
+    let fresh = tmp.path().join("fresh");
+    let e = import_err(&bad_file, "backup pw", &fresh);
+    assert!(matches!(e, ImportError::Tampered), "{e}");
+    assert!(!fresh.exists());
+
+    // ...and an existing folder keeps exactly its files and contents.
+    let dst = tmp.path().join("dst");
+    std::fs::create_dir(&dst).unwrap();
+    std::fs::write(dst.join("notes.txt"), b"unrelated").unwrap();
+    let before = all_files(&dst);
+    let e = import_err(&bad_file, "backup pw", &dst);
+    assert!(matches!(e, ImportError::Tampered), "{e}");
+    let mut after = all_files(&dst);
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(before, after);
+    assert_eq!(std::fs::read_dir(&dst).unwrap().count(), 1);
+}
