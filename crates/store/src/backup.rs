@@ -344,7 +344,9 @@ pub fn export(
                 _ => 0,
             })
         };
-        pragma("page_count")?.saturating_sub(pragma("freelist_count")?) * pragma("page_size")?
+        pragma("page_count")?
+            .saturating_sub(pragma("freelist_count")?)
+            .saturating_mul(pragma("page_size")?)
     };
 
     let mut tmp_name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
