@@ -1006,8 +1006,8 @@ mod tests {
         let mut s = PrivacySettings::default();
         let changes = s.apply_hardened();
         assert_eq!(s, PrivacySettings::hardened());
-        // Link previews are already off by default: nine changes.
-        assert_eq!(changes.len(), 9);
+        // Link previews are already off by default: ten changes.
+        assert_eq!(changes.len(), 10);
         assert!(changes.iter().all(|c| c.old != c.new));
         assert!(!changes.iter().any(|c| c.key == "link-previews"));
         let timer = changes
@@ -1058,6 +1058,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "delivery-receipts",
                 "read-receipts",
                 "typing-indicators",
                 "notification-detail",
@@ -1069,7 +1070,7 @@ mod tests {
                 "key-storage",
             ]
         );
-        assert_eq!(risks.len(), 9);
+        assert_eq!(risks.len(), 10);
         assert!(
             risks
                 .iter()
