@@ -110,10 +110,9 @@ async fn register(client: &mut Client, username: &str, pin: Option<&str>) -> Res
         .map_err(|e| CliError::new(Code::Username, format!("cannot claim {username}: {e}")))
 }
 
+/// Removes the files `init` created (only Sotto's own file names, never the folder's other
+/// contents).
 fn remove_profile(dir: &Path) {
-    if let Ok(store) = sotto_store::Store::open_with_keyring(dir) {
-        drop(store);
-    }
     for name in [
         "sotto.db",
         "sotto.db-wal",
