@@ -244,17 +244,20 @@ impl Client {
         }
     }
 
+    fn known_contact(&self, contact: &sotto_store::AccountId) -> Result<Contact, VerifyError> {
+        self.store
+            .contact(contact)
+            .map_err(StateError::from)?
+            .ok_or(VerifyError::UnknownContact)
+    }
+
     /// Blocks or unblocks a contact: messages from a blocked contact are discarded unread.
     pub fn set_blocked(
         &mut self,
         contact: &sotto_store::AccountId,
         blocked: bool,
     ) -> Result<(), VerifyError> {
-        let mut c = self
-            .store
-            .contact(contact)
-            .map_err(StateError::from)?
-            .ok_or(VerifyError::UnknownContact)?;
+        let mut c = self.known_contact(contact)?;
         c.blocked = blocked;
         self.store.update_contact(&c).map_err(StateError::from)?;
         Ok(())
@@ -266,11 +269,7 @@ impl Client {
         contact: &sotto_store::AccountId,
         accept: bool,
     ) -> Result<(), VerifyError> {
-        let mut c = self
-            .store
-            .contact(contact)
-            .map_err(StateError::from)?
-            .ok_or(VerifyError::UnknownContact)?;
+        let mut c = self.known_contact(contact)?;
         c.request = if accept {
             MessageRequest::Accepted
         } else {
@@ -282,11 +281,7 @@ impl Client {
 
     /// Deletes a contact with its conversation, messages and key history.
     pub fn delete_contact(&mut self, contact: &sotto_store::AccountId) -> Result<(), VerifyError> {
-        let c = self
-            .store
-            .contact(contact)
-            .map_err(StateError::from)?
-            .ok_or(VerifyError::UnknownContact)?;
+        let c = self.known_contact(contact)?;
         let account = contact_account(&c)?;
         self.store.atomically(|s| {
             s.delete_session(&db_address(Address::new(account.0, c.device_id)))?;
@@ -304,11 +299,7 @@ impl Client {
         contact: &sotto_store::AccountId,
         f: impl FnOnce(&[u8], &[u8], &[u8], &[u8]) -> T,
     ) -> Result<T, VerifyError> {
-        let c = self
-            .store
-            .contact(contact)
-            .map_err(StateError::from)?
-            .ok_or(VerifyError::UnknownContact)?;
+        let c = self.known_contact(contact)?;
         let remote = contact_account(&c)?;
         let remote_key = remote
             .identity_key()

@@ -13,6 +13,7 @@ use sotto_relay_wire::{self as wire, Push, Request, Response};
 use sotto_store::{PrekeyKind, Store};
 use thiserror::Error;
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use crate::pin::{PinError, pin_verifier};
 use crate::prekey_codec::{encode_kem, encode_one_time, encode_signed};
@@ -251,53 +252,51 @@ impl Client {
     async fn upload_one_time(&mut self, count: u32, kem_count: u32) -> Result<(), SetupError> {
         if count > 0 {
             let first = state::allocate_prekey_ids(&mut self.store, count)?;
-            let keys = OneTimePreKeySecret::generate_batch(&mut OsRng, first, count);
-            let now = now_ms();
-            self.store.atomically(|s| {
-                for k in &keys {
-                    s.put_prekey(PrekeyKind::OneTime, k.id(), &k.to_bytes(), now)?;
-                }
-                Ok::<_, StateError>(())
-            })?;
-            let upload = keys
+            let keys = OneTimePreKeySecret::generate_batch(&mut OsRng, first, count)
                 .iter()
-                .map(|k| wire::Prekey {
-                    id: k.id(),
-                    bytes: encode_one_time(&k.public()),
-                })
+                .map(|k| (k.id(), k.to_bytes(), encode_one_time(&k.public())))
                 .collect();
-            self.auth_request(Request::UploadOneTimePrekeys(upload))
+            self.store_and_upload(PrekeyKind::OneTime, keys, Request::UploadOneTimePrekeys)
                 .await?;
         }
         if kem_count > 0 {
             let first = state::allocate_prekey_ids(&mut self.store, kem_count)?;
-            let keys: Vec<_> = (first..first.saturating_add(kem_count))
+            let keys = (first..first.saturating_add(kem_count))
                 .map(|id| {
-                    KemPreKeySecret::generate(
+                    let k = KemPreKeySecret::generate(
                         &mut OsRng,
                         &self.identity,
                         id,
                         KemPreKeyKind::OneTime,
-                    )
+                    );
+                    (id, k.to_bytes(), encode_kem(&k.public()))
                 })
                 .collect();
-            let now = now_ms();
-            self.store.atomically(|s| {
-                for k in &keys {
-                    s.put_prekey(PrekeyKind::Kem, k.id(), &k.to_bytes(), now)?;
-                }
-                Ok::<_, StateError>(())
-            })?;
-            let upload = keys
-                .iter()
-                .map(|k| wire::Prekey {
-                    id: k.id(),
-                    bytes: encode_kem(&k.public()),
-                })
-                .collect();
-            self.auth_request(Request::UploadOneTimeKemPrekeys(upload))
+            self.store_and_upload(PrekeyKind::Kem, keys, Request::UploadOneTimeKemPrekeys)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Stores one-time prekey secrets (one transaction), then uploads their public halves.
+    async fn store_and_upload(
+        &mut self,
+        kind: PrekeyKind,
+        keys: Vec<(u32, Zeroizing<Vec<u8>>, Vec<u8>)>,
+        request: fn(Vec<wire::Prekey>) -> Request,
+    ) -> Result<(), SetupError> {
+        let now = now_ms();
+        self.store.atomically(|s| {
+            for (id, secret, _) in &keys {
+                s.put_prekey(kind, *id, secret, now)?;
+            }
+            Ok::<_, StateError>(())
+        })?;
+        let upload = keys
+            .into_iter()
+            .map(|(id, _, bytes)| wire::Prekey { id, bytes })
+            .collect();
+        self.auth_request(request(upload)).await?;
         Ok(())
     }
 
