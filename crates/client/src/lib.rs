@@ -22,7 +22,7 @@ pub use contacts::{Added, ContactError, VerifyError, account_hex, parse_account_
 pub use content::{ClientMessageId, Content};
 pub use engine::{Client, SavePrivacyError, SetupError, UsernameError};
 pub use privacy::PrivacySettings;
-pub use receive::{Event, ReceiveError};
+pub use receive::{Event, Incoming, ReceiveError};
 pub use relay::{Backoff, ConnectError, RelayConnection, RequestError};
 pub use send::SendError;
 pub use state::StateError;

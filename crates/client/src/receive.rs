@@ -103,6 +103,30 @@ pub enum Event {
     PrekeysTopUpFailed,
 }
 
+/// Something [`Client::next_incoming`] picked up for [`Client::process`] to handle. Opaque;
+/// its `Debug` names only the kind (never envelope bytes).
+pub struct Incoming(Kind);
+
+enum Kind {
+    Push(Push),
+    ExpiryDue,
+    Closed,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.0 {
+            Kind::Push(Push::Envelope(_)) => "Envelope",
+            Kind::Push(Push::QueueDrained) => "QueueDrained",
+            Kind::Push(Push::PrekeysLow { .. }) => "PrekeysLow",
+            Kind::Push(Push::Challenge { .. }) => "Challenge",
+            Kind::ExpiryDue => "ExpiryDue",
+            Kind::Closed => "Closed",
+        };
+        f.debug_tuple("Incoming").field(&kind).finish()
+    }
+}
+
 /// Who a received text belongs to.
 enum Sender {
     Known(sotto_store::AccountId),
@@ -163,31 +187,55 @@ impl Client {
         Ok(self.store.delete_expired(now_ms())?)
     }
 
-    /// Waits up to `wait` for the next push or the next disappearing-message expiry, and
-    /// processes it. `Ok(None)` on timeout.
-    pub async fn next_event(&mut self, wait: Duration) -> Result<Option<Event>, ReceiveError> {
-        let expired = self.expire_due()?;
-        if !expired.is_empty() {
-            return Ok(Some(Event::Expired { messages: expired }));
-        }
+    /// Waits up to `wait` for the next thing the pump has to handle: a relay push, a
+    /// disappearing message whose time ran out, or the connection closing. `Ok(None)` on
+    /// timeout. Pass what it returns to [`process`](Self::process).
+    ///
+    /// **Cancel-safe.** It only awaits the push channel and a timer and changes nothing in
+    /// the profile or the connection, so it can be a branch of `tokio::select!`: if another
+    /// branch wins, the push it was waiting for stays in the channel for the next call.
+    /// Every returned [`Incoming`] should be processed; one dropped unprocessed is not lost
+    /// for good when it is an envelope (it was not acknowledged, so the relay pushes it again
+    /// on the next connection) but other pushes (`QueueDrained`, `PrekeysLow`) are.
+    pub async fn next_incoming(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<Incoming>, ReceiveError> {
+        let now = now_ms();
         let wait = match self.store.next_expiry()? {
-            Some(at) => {
-                let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
-                wait.min(Duration::from_millis(ms))
-            }
+            Some(at) if at <= now => return Ok(Some(Incoming(Kind::ExpiryDue))),
+            Some(at) => wait.min(Duration::from_millis(
+                u64::try_from(at.saturating_sub(now)).unwrap_or(0),
+            )),
             None => wait,
         };
         let pushes = self.pushes.as_mut().ok_or(ReceiveError::NotConnected)?;
-        let push = match tokio::time::timeout(wait, pushes.recv()).await {
-            Err(_) => {
+        Ok(match tokio::time::timeout(wait, pushes.recv()).await {
+            Err(_) => self.expiry_due()?.then_some(Incoming(Kind::ExpiryDue)),
+            Ok(None) => Some(Incoming(Kind::Closed)),
+            Ok(Some(p)) => Some(Incoming(Kind::Push(p))),
+        })
+    }
+
+    /// Handles what [`next_incoming`](Self::next_incoming) returned: decrypts and commits an
+    /// envelope (then acknowledges it and sends a delivery receipt), deletes expired
+    /// messages, tops up prekeys. `Ok(None)` when there is nothing to report.
+    ///
+    /// **Not cancel-safe by design, but safe to drop:** run it to completion (do not race it
+    /// in `select!`). If it is dropped anyway nothing is corrupted: an envelope either was
+    /// committed in one transaction or was not, and an unacknowledged one is redelivered on
+    /// the next connection, where the dedupe steps hide a repeat.
+    pub async fn process(&mut self, incoming: Incoming) -> Result<Option<Event>, ReceiveError> {
+        let push = match incoming.0 {
+            Kind::Push(p) => p,
+            Kind::ExpiryDue => {
                 let expired = self.expire_due()?;
                 return Ok((!expired.is_empty()).then_some(Event::Expired { messages: expired }));
             }
-            Ok(None) => {
+            Kind::Closed => {
                 self.disconnect();
                 return Err(ReceiveError::NotConnected);
             }
-            Ok(Some(p)) => p,
         };
         match push {
             Push::Envelope(d) => self.receive(d).await.map(Some),
@@ -202,6 +250,24 @@ impl Client {
             },
             Push::Challenge { .. } => Ok(None),
         }
+    }
+
+    /// Waits up to `wait` for the next event and processes it: [`next_incoming`] then
+    /// [`process`]. `Ok(None)` on timeout. Not cancel-safe (the processing part is not); an
+    /// event loop that also waits for other things uses the two halves.
+    ///
+    /// [`next_incoming`]: Self::next_incoming
+    /// [`process`]: Self::process
+    pub async fn next_event(&mut self, wait: Duration) -> Result<Option<Event>, ReceiveError> {
+        match self.next_incoming(wait).await? {
+            Some(incoming) => self.process(incoming).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a disappearing message's time has run out.
+    fn expiry_due(&self) -> Result<bool, ReceiveError> {
+        Ok(self.store.next_expiry()?.is_some_and(|at| at <= now_ms()))
     }
 
     fn ack(&self, message_id: u64) -> Result<(), ReceiveError> {

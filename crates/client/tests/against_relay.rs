@@ -495,3 +495,39 @@ async fn prekeys_are_topped_up_and_signed_prekey_rotates() {
     assert_eq!(texts(&bob, &alice_id), ["old spk"]);
     assert_eq!(texts(&bob, &carol_id), ["new spk"]);
 }
+
+/// `next_incoming` raced against a timer that almost always wins (as in the desktop app's
+/// `select!` loop) loses no push: every message still arrives, once, in order.
+#[tokio::test]
+async fn next_incoming_is_cancel_safe_in_select() {
+    let relay = Relay::start("cancel", &[]);
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let mut bob = setup(&relay.url, "bob", None).await;
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    let alice_id = id_of(&alice);
+    let sent: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+    let (mut cancelled, mut events, mut next) = (0u32, Vec::new(), 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while texts(&bob, &alice_id).len() < sent.len() && tokio::time::Instant::now() < deadline {
+        let incoming = tokio::select! {
+            biased;
+            // Polled first, so the receive is abandoned mid-wait whenever the timer is due.
+            _ = tokio::time::sleep(Duration::from_micros(200)) => {
+                cancelled += 1;
+                // Messages arrive while Bob is in the middle of waiting.
+                if cancelled % 10 == 0 && next < sent.len() {
+                    alice.send_text(&bob_id, &sent[next]).await.unwrap();
+                    next += 1;
+                }
+                continue;
+            }
+            i = bob.next_incoming(Duration::from_secs(1)) => i.unwrap(),
+        };
+        if let Some(i) = incoming {
+            events.extend(bob.process(i).await.unwrap());
+        }
+    }
+    assert!(cancelled > 0, "the receive was never cancelled");
+    assert_eq!(texts(&bob, &alice_id), sent, "{events:?}");
+    assert!(!events.contains(&Event::Duplicate), "{events:?}");
+}
