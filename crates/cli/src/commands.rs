@@ -446,6 +446,13 @@ async fn receive(
                 format!("{} disappearing message(s) deleted", messages.len()),
                 json!({"type": "expired", "count": messages.len()}),
             ),
+            // A one-shot receive reports the outage; a follower waits for the pump to
+            // reconnect by itself.
+            Some(Event::ConnectionLost) if !follow => {
+                return Err(sotto_client::ReceiveError::NotConnected.into());
+            }
+            Some(Event::ConnectionLost) => eprintln!("sotto: relay connection lost; reconnecting"),
+            Some(Event::Reconnected) => eprintln!("sotto: reconnected to the relay"),
             Some(Event::Typing { .. }) | Some(_) => {}
         }
     }

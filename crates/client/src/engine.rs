@@ -81,6 +81,47 @@ pub struct Client {
     pub(crate) auth: Option<RelayConnection>,
     pub(crate) pushes: Option<mpsc::UnboundedReceiver<Push>>,
     pub(crate) anon: Option<RelayConnection>,
+    /// Counts installed connections, so news about an older one cannot tear down a newer.
+    pub(crate) generation: u64,
+    /// Set while a lost connection is being restored in the background.
+    pub(crate) reconnect: Option<Reconnecting>,
+}
+
+/// First delay before reconnecting after a lost connection (full jitter: 0 to this).
+pub const RECONNECT_BASE: Duration = Duration::from_millis(250);
+/// Longest delay between reconnection attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// The two connections of a connected client.
+pub(crate) struct Connections {
+    pub(crate) auth: RelayConnection,
+    pub(crate) pushes: mpsc::UnboundedReceiver<Push>,
+    pub(crate) anon: RelayConnection,
+}
+
+/// A background task retrying the connection with backoff; it sends one result, then ends.
+/// The task runs apart from the pump so a reconnection attempt never holds up
+/// `next_incoming` (which would make it neither bounded by `wait` nor cancel-safe).
+pub(crate) struct Reconnecting {
+    pub(crate) result: mpsc::Receiver<Result<Connections, ConnectError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Reconnecting {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn open_connections(
+    url: &str,
+    identity: &IdentityKeyPair,
+    device: u32,
+    timeout: Duration,
+) -> Result<Connections, ConnectError> {
+    let (auth, pushes) = RelayConnection::authenticated(url, identity, device, timeout).await?;
+    let anon = RelayConnection::anonymous(url, timeout).await?;
+    Ok(Connections { auth, pushes, anon })
 }
 
 impl std::fmt::Debug for Client {
@@ -121,6 +162,8 @@ impl Client {
             auth: None,
             pushes: None,
             anon: None,
+            generation: 0,
+            reconnect: None,
         })
     }
 
@@ -176,19 +219,21 @@ impl Client {
         Ok(())
     }
 
-    /// Whether the authenticated connection is up.
+    /// Whether the authenticated connection is up. While it is down after having been up,
+    /// the event pump reconnects by itself (see [`next_incoming`](Self::next_incoming)).
     pub fn is_connected(&self) -> bool {
         self.auth.as_ref().is_some_and(RelayConnection::is_open)
     }
 
     /// Connects (authenticated + anonymous), retrying with exponential backoff and jitter up
-    /// to `attempts` times.
+    /// to `attempts` times. From then on a dropped connection is restored by the event pump
+    /// until [`disconnect`](Self::disconnect).
     pub async fn connect(&mut self, attempts: u32) -> Result<(), ConnectError> {
         self.disconnect();
         let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let (url, identity, device, timeout) =
             (&self.url, &self.identity, self.device, self.timeout);
-        let (conn, pushes) = with_backoff(backoff.clone(), attempts, || {
+        let (auth, pushes) = with_backoff(backoff.clone(), attempts, || {
             RelayConnection::authenticated(url, identity, device, timeout)
         })
         .await?;
@@ -196,17 +241,60 @@ impl Client {
             RelayConnection::anonymous(url, timeout)
         })
         .await?;
-        self.auth = Some(conn);
-        self.pushes = Some(pushes);
-        self.anon = Some(anon);
+        self.install(Connections { auth, pushes, anon });
         Ok(())
     }
 
-    /// Drops both connections.
+    pub(crate) fn install(&mut self, c: Connections) {
+        self.generation = self.generation.wrapping_add(1);
+        self.auth = Some(c.auth);
+        self.pushes = Some(c.pushes);
+        self.anon = Some(c.anon);
+    }
+
+    /// Drops both connections and stops any automatic reconnection.
     pub fn disconnect(&mut self) {
+        self.reconnect = None;
         self.auth = None;
         self.pushes = None;
         self.anon = None;
+    }
+
+    /// Drops the dead connections and starts restoring them in the background: attempts
+    /// wait a random time up to 250 ms doubling to 30 s ([`RECONNECT_BASE`],
+    /// [`RECONNECT_MAX`]); every loss starts the backoff over.
+    pub(crate) fn start_reconnect(&mut self) {
+        self.auth = None;
+        self.pushes = None;
+        self.anon = None;
+        let (tx, result) = mpsc::channel(1);
+        let (url, identity, device, timeout) = (
+            self.url.clone(),
+            self.identity.clone(),
+            self.device,
+            self.timeout,
+        );
+        let task = tokio::spawn(async move {
+            let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_MAX);
+            loop {
+                tokio::time::sleep(backoff.next_delay()).await;
+                let outcome = open_connections(&url, &identity, device, timeout).await;
+                let permanent = matches!(
+                    outcome,
+                    Err(ConnectError::Refused(_) | ConnectError::InvalidUrl)
+                );
+                match outcome {
+                    Err(e) if !permanent => {
+                        tracing::debug!(error = %e, "reconnection attempt failed");
+                    }
+                    done => {
+                        let _ = tx.send(done).await;
+                        return;
+                    }
+                }
+            }
+        });
+        self.reconnect = Some(Reconnecting { result, task });
     }
 
     pub(crate) async fn auth_request(&self, r: Request) -> Result<Response, RequestError> {

@@ -68,7 +68,10 @@ pub enum RequestError {
     UnexpectedResponse,
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, (ErrorCode, u64)>>>>>;
+/// Requests waiting for their response; `None` once the reader stopped, so a request made on
+/// a dead connection fails at once instead of waiting out its timeout.
+type Pending =
+    Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Result<Response, (ErrorCode, u64)>>>>>>;
 
 /// One WebSocket connection to the relay.
 pub struct RelayConnection {
@@ -109,7 +112,7 @@ impl RelayConnection {
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let writer = tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
                 if sink.send(m).await.is_err() {
@@ -129,7 +132,12 @@ impl RelayConnection {
                 };
                 match Frame::decode(&bytes) {
                     Ok(Frame::Response { id, result, .. }) => {
-                        if let Some(tx) = reader_pending.lock().await.remove(&id) {
+                        let tx = reader_pending
+                            .lock()
+                            .await
+                            .as_mut()
+                            .and_then(|p| p.remove(&id));
+                        if let Some(tx) = tx {
                             let _ = tx.send(result.map_err(|e| (e.code, e.detail)));
                         }
                     }
@@ -141,7 +149,7 @@ impl RelayConnection {
                 }
             }
             // Dropping the pending senders fails every outstanding request with `Closed`.
-            reader_pending.lock().await.clear();
+            *reader_pending.lock().await = None;
         });
         let conn = Self {
             out,
@@ -200,15 +208,22 @@ impl RelayConnection {
     pub async fn request(&self, request: Request) -> Result<Response, RequestError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().await.insert(id, tx);
+        match self.pending.lock().await.as_mut() {
+            Some(p) => p.insert(id, tx),
+            None => return Err(RequestError::Closed),
+        };
         let frame = Frame::Request { id, request }.encode();
         if self.out.send(Message::Binary(frame.into())).is_err() {
-            self.pending.lock().await.remove(&id);
+            if let Some(p) = self.pending.lock().await.as_mut() {
+                p.remove(&id);
+            }
             return Err(RequestError::Closed);
         }
         match tokio::time::timeout(self.timeout, rx).await {
             Err(_) => {
-                self.pending.lock().await.remove(&id);
+                if let Some(p) = self.pending.lock().await.as_mut() {
+                    p.remove(&id);
+                }
                 Err(RequestError::Timeout)
             }
             Ok(Err(_)) => Err(RequestError::Closed),

@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use relay_process::Relay;
-use sotto_client::{Added, Client, Event, RequestError, SendError, UsernameError};
+use sotto_client::{Added, Client, Event, ReceiveError, RequestError, SendError, UsernameError};
 use sotto_relay_wire::ErrorCode;
 use sotto_store::{
     AccountId, DeliveryState, Direction, KdfParams, KeyProtection, MessageRequest, Passphrase,
@@ -530,4 +530,72 @@ async fn next_incoming_is_cancel_safe_in_select() {
     assert!(cancelled > 0, "the receive was never cancelled");
     assert_eq!(texts(&bob, &alice_id), sent, "{events:?}");
     assert!(!events.contains(&Event::Duplicate), "{events:?}");
+}
+
+/// The relay is SIGKILLed and restarted on the same port and data directory: both pumps
+/// report the loss, never wait longer than asked while the relay is down, reconnect by
+/// themselves, and the message queued during the outage goes out and arrives.
+#[tokio::test]
+async fn pump_reconnects_by_itself_and_flushes_the_outbox() {
+    let mut relay = Relay::start("reconnect", &[]);
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let mut bob = setup(&relay.url, "bob", None).await;
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    let alice_id = id_of(&alice);
+    alice.send_text(&bob_id, "before").await.unwrap();
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    assert!(alice.is_connected() && bob.is_connected());
+
+    relay.kill();
+    wait_for(&mut bob, |e| *e == Event::ConnectionLost).await;
+    wait_for(&mut alice, |e| *e == Event::ConnectionLost).await;
+    assert!(!alice.is_connected() && !bob.is_connected());
+    let err = alice
+        .send_text(&bob_id, "queued offline")
+        .await
+        .unwrap_err();
+    assert!(err.is_queued(), "{err:?}");
+    assert_eq!(alice.queued().unwrap(), 1);
+    // While the relay is down the pump keeps trying in the background but returns in time.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        assert_eq!(
+            bob.next_event(Duration::from_millis(300)).await.unwrap(),
+            None
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    relay.restart();
+    let (mut alice_events, mut bob_events) = (Vec::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while (texts(&bob, &alice_id).len() < 2 || !alice_events.contains(&Event::Reconnected))
+        && tokio::time::Instant::now() < deadline
+    {
+        alice_events.extend(alice.next_event(Duration::from_millis(200)).await.unwrap());
+        bob_events.extend(bob.next_event(Duration::from_millis(200)).await.unwrap());
+    }
+    assert!(
+        alice_events.contains(&Event::Reconnected),
+        "{alice_events:?}"
+    );
+    assert!(bob_events.contains(&Event::Reconnected), "{bob_events:?}");
+    assert!(alice.is_connected() && bob.is_connected());
+    assert_eq!(alice.queued().unwrap(), 0);
+    assert_eq!(texts(&bob, &alice_id), ["before", "queued offline"]);
+    // The restored connections carry traffic both ways.
+    bob.add_contact("alice").await.unwrap();
+    bob.send_text(&alice_id, "back").await.unwrap();
+    wait_for(&mut alice, |e| matches!(e, Event::Message { .. })).await;
+
+    // After an explicit disconnect nothing reconnects by itself.
+    bob.disconnect();
+    assert!(matches!(
+        bob.next_event(Duration::from_millis(100)).await,
+        Err(ReceiveError::NotConnected)
+    ));
 }
