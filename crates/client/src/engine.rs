@@ -7,7 +7,6 @@ use std::time::Duration;
 use rand_core::OsRng;
 use sotto_protocol::{
     AccountId, Address, IdentityKeyPair, KemPreKeyKind, KemPreKeySecret, OneTimePreKeySecret,
-    SignedPreKeySecret,
 };
 use sotto_relay_wire::{self as wire, Push, Request, Response};
 use sotto_store::{PrekeyKind, Store};
@@ -16,7 +15,7 @@ use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use crate::pin::{PinError, pin_verifier};
-use crate::prekey_codec::{encode_kem, encode_one_time, encode_signed};
+use crate::prekey_codec::{encode_kem, encode_one_time};
 use crate::privacy::PrivacySettings;
 use crate::relay::{Backoff, ConnectError, RelayConnection, RequestError, with_backoff};
 use crate::state::{self, StateError, keys, now_ms};
@@ -85,6 +84,8 @@ pub struct Client {
     pub(crate) generation: u64,
     /// Set while a lost connection is being restored in the background.
     pub(crate) reconnect: Option<Reconnecting>,
+    /// When the event pump next checks the signed prekey's age.
+    pub(crate) next_upkeep: Option<tokio::time::Instant>,
 }
 
 /// First delay before reconnecting after a lost connection (full jitter: 0 to this).
@@ -164,6 +165,7 @@ impl Client {
             anon: None,
             generation: 0,
             reconnect: None,
+            next_upkeep: None,
         })
     }
 
@@ -242,7 +244,20 @@ impl Client {
         })
         .await?;
         self.install(Connections { auth, pushes, anon });
+        self.upkeep().await;
         Ok(())
+    }
+
+    /// Rotates the signed prekey if due and deletes retired ones past their grace period
+    /// (crate::rotation); schedules the next check. A failure is only logged: the key stays
+    /// valid and the next connect or hourly check tries again.
+    pub(crate) async fn upkeep(&mut self) {
+        self.next_upkeep = Some(tokio::time::Instant::now() + crate::rotation::CHECK_EVERY);
+        match self.maintain_signed_prekey().await {
+            Ok(Some(_)) => tracing::info!("signed prekey rotated"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "signed prekey upkeep failed"),
+        }
     }
 
     pub(crate) fn install(&mut self, c: Connections) {
@@ -407,27 +422,6 @@ impl Client {
             KEM_TARGET.saturating_sub(kem),
         )
         .await
-    }
-
-    /// Generates and uploads a new signed prekey. Previous ones stay in the profile so
-    /// session starts made against them still work. Returns the new id.
-    pub async fn rotate_signed_prekey(&mut self) -> Result<u32, SetupError> {
-        if self.auth.is_none() {
-            return Err(SetupError::NotConnected);
-        }
-        let id = state::allocate_prekey_ids(&mut self.store, 1)?;
-        let spk = SignedPreKeySecret::generate(&mut OsRng, &self.identity, id);
-        self.auth_request(Request::UploadSignedPrekey(wire::Prekey {
-            id,
-            bytes: encode_signed(&spk.public()),
-        }))
-        .await?;
-        let now = now_ms();
-        self.store.atomically(|s| {
-            s.put_prekey(PrekeyKind::Signed, id, &spk.to_bytes(), now)?;
-            state::put_u32(s, keys::SIGNED_PREKEY, id)
-        })?;
-        Ok(id)
     }
 
     /// Claims `username`. With a PIN, the stretched verifier is sent (needed to take over a

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use rand_core::OsRng;
 use sotto_protocol::{
     AccountId, Address, CiphertextMessage, IdentityPublicKey, KemPreKeyKind, KemPreKeySecret,
@@ -125,6 +127,8 @@ enum Kind {
     Closed(u64),
     /// The background reconnection finished.
     Reconnected(Box<Result<Connections, ConnectError>>),
+    /// Time for the hourly signed-prekey check.
+    Upkeep,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -137,6 +141,7 @@ impl std::fmt::Debug for Incoming {
             Kind::ExpiryDue => "ExpiryDue",
             Kind::Closed(_) => "Closed",
             Kind::Reconnected(_) => "Reconnected",
+            Kind::Upkeep => "Upkeep",
         };
         f.debug_tuple("Incoming").field(&kind).finish()
     }
@@ -203,7 +208,8 @@ impl Client {
     }
 
     /// Waits up to `wait` for the next thing the pump has to handle: a relay push, a
-    /// disappearing message whose time ran out, the connection closing or coming back.
+    /// disappearing message whose time ran out, the connection closing or coming back, or
+    /// the hourly signed-prekey check (crate::rotation).
     /// `Ok(None)` on timeout. Pass what it returns to [`process`](Self::process).
     ///
     /// Once [`connect`](Self::connect) succeeded, a lost connection is restored by a
@@ -231,9 +237,18 @@ impl Client {
             None => wait,
         };
         let generation = self.generation;
+        let upkeep_at = self.next_upkeep;
         if let Some(pushes) = self.pushes.as_mut() {
+            let upkeep_in = upkeep_at.map(|at| at.saturating_duration_since(Instant::now()));
+            if upkeep_in.is_some_and(|d| d.is_zero()) {
+                return Ok(Some(Incoming(Kind::Upkeep)));
+            }
+            let wait = upkeep_in.map_or(wait, |d| wait.min(d));
             return Ok(match tokio::time::timeout(wait, pushes.recv()).await {
-                Err(_) => self.expiry_due()?.then_some(Incoming(Kind::ExpiryDue)),
+                Err(_) if self.expiry_due()? => Some(Incoming(Kind::ExpiryDue)),
+                Err(_) => upkeep_at
+                    .is_some_and(|at| at <= Instant::now())
+                    .then_some(Incoming(Kind::Upkeep)),
                 Ok(None) => Some(Incoming(Kind::Closed(generation))),
                 Ok(Some(p)) => Some(Incoming(Kind::Push(p))),
             });
@@ -275,6 +290,10 @@ impl Client {
                 return Ok(Some(Event::ConnectionLost));
             }
             Kind::Reconnected(outcome) => return self.reconnected(*outcome).await,
+            Kind::Upkeep => {
+                self.upkeep().await;
+                return Ok(None);
+            }
         };
         match push {
             Push::Envelope(d) => self.receive(d).await.map(Some),
@@ -325,6 +344,7 @@ impl Client {
                 if let Err(e) = self.top_up_prekeys().await {
                     tracing::warn!(error = %e, "prekey top-up after reconnecting failed");
                 }
+                self.upkeep().await;
                 Ok(Some(Event::Reconnected))
             }
             Err(e @ (ConnectError::Refused(_) | ConnectError::InvalidUrl)) => {

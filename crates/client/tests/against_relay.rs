@@ -599,3 +599,65 @@ async fn pump_reconnects_by_itself_and_flushes_the_outbox() {
         Err(ReceiveError::NotConnected)
     ));
 }
+
+/// Scheduled rotation with an explicit clock: not due at once, due after seven days; a
+/// session started from the bundle fetched before the rotation still opens; the old private
+/// key is deleted thirty days after it was replaced, after which a session start against it
+/// is dropped.
+#[tokio::test]
+async fn signed_prekey_rotates_when_due_and_old_one_is_kept_for_the_grace_period() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let relay = Relay::start("rotation", &[]);
+    let mut bob = setup(&relay.url, "bob", None).await;
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let mut carol = setup(&relay.url, "carol", None).await;
+    let mut dave = setup(&relay.url, "dave", None).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let old = bob.store().prekey_ids(PrekeyKind::Signed).unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(bob.maintain_signed_prekey_at(now + DAY).await.unwrap(), None);
+
+    // Alice and Dave fetch Bob's bundle (the old signed prekey) but send nothing yet.
+    let bob_for_alice = alice.add_contact("bob").await.unwrap().contact;
+    let bob_for_dave = dave.add_contact("bob").await.unwrap().contact;
+    let new = bob
+        .maintain_signed_prekey_at(now + 8 * DAY)
+        .await
+        .unwrap()
+        .expect("rotation due after a week");
+    assert_eq!(bob.store().prekey_ids(PrekeyKind::Signed).unwrap(), [old[0], new]);
+    // The new key's age counts from its rotation.
+    assert_eq!(bob.maintain_signed_prekey_at(now + 9 * DAY).await.unwrap(), None);
+
+    alice.send_text(&bob_for_alice, "old spk").await.unwrap();
+    let bob_for_carol = carol.add_contact("bob").await.unwrap().contact;
+    carol.send_text(&bob_for_carol, "new spk").await.unwrap();
+    let (alice_id, carol_id, dave_id) = (id_of(&alice), id_of(&carol), id_of(&dave));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while (texts(&bob, &alice_id).is_empty() || texts(&bob, &carol_id).is_empty())
+        && tokio::time::Instant::now() < deadline
+    {
+        bob.next_event(Duration::from_millis(500)).await.unwrap();
+    }
+    assert_eq!(texts(&bob, &alice_id), ["old spk"]);
+    assert_eq!(texts(&bob, &carol_id), ["new spk"]);
+
+    // 30 days after the rotation the old private key goes (and the current one, 30 days old
+    // by then, rotates again); Dave's late session start against it can no longer be opened.
+    let newer = bob
+        .maintain_signed_prekey_at(now + 38 * DAY)
+        .await
+        .unwrap()
+        .expect("rotation due again");
+    assert_eq!(bob.store().prekey_ids(PrekeyKind::Signed).unwrap(), [new, newer]);
+    dave.send_text(&bob_for_dave, "too late").await.unwrap();
+    wait_for(&mut bob, |e| *e == Event::Dropped).await;
+    assert!(texts(&bob, &dave_id).is_empty());
+    // The established session with Alice is unaffected.
+    alice.send_text(&bob_for_alice, "still here").await.unwrap();
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    assert_eq!(texts(&bob, &alice_id), ["old spk", "still here"]);
+}
