@@ -45,6 +45,10 @@ pub enum Command {
         /// Relay address, ws://HOST:PORT or wss://HOST:PORT.
         #[arg(long)]
         relay: String,
+        /// Trust this PEM CA certificate file for a wss:// relay, besides the system's trust
+        /// store (for a self-hosted relay). Kept in the profile.
+        #[arg(long, value_name = "FILE")]
+        relay_ca: Option<std::path::PathBuf>,
         /// Username to claim.
         #[arg(long)]
         username: String,

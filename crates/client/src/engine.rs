@@ -17,7 +17,9 @@ use zeroize::Zeroizing;
 use crate::pin::{PinError, pin_verifier};
 use crate::prekey_codec::{encode_kem, encode_one_time};
 use crate::privacy::PrivacySettings;
-use crate::relay::{Backoff, ConnectError, RelayConnection, RequestError, with_backoff};
+use crate::relay::{
+    Backoff, ConnectError, RelayCaError, RelayConnection, RelayTls, RequestError, with_backoff,
+};
 use crate::state::{self, StateError, keys, now_ms};
 
 /// The device id of a first device (peers are addressed at this device for now).
@@ -26,6 +28,17 @@ pub const PRIMARY_DEVICE: u32 = 1;
 pub const ONE_TIME_TARGET: u32 = 20;
 /// One-time ML-KEM prekeys kept on the relay.
 pub const KEM_TARGET: u32 = 10;
+
+/// The TLS trust for `url`: `None` for ws://.
+fn relay_tls(url: &str, ca_pem: Option<&[u8]>) -> Result<Option<RelayTls>, RelayCaError> {
+    if url.starts_with("wss://") {
+        RelayTls::new(ca_pem).map(Some)
+    } else {
+        // Still check the file, so a bad one is refused whatever the URL.
+        ca_pem.map(crate::relay::parse_ca_pem).transpose()?;
+        Ok(None)
+    }
+}
 
 /// Account setup and prekey maintenance failed.
 #[derive(Debug, Error)]
@@ -58,6 +71,17 @@ pub enum UsernameError {
     Relay(#[from] RequestError),
 }
 
+/// Setting the relay CA failed.
+#[derive(Debug, Error)]
+pub enum SetRelayCaError {
+    /// The file is not a usable PEM CA certificate.
+    #[error(transparent)]
+    Ca(#[from] RelayCaError),
+    /// Local state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
 /// Saving the privacy settings failed.
 #[derive(Debug, Error)]
 pub enum SavePrivacyError {
@@ -74,6 +98,8 @@ pub enum SavePrivacyError {
 pub struct Client {
     pub(crate) store: Store,
     pub(crate) url: String,
+    /// Trust for a wss:// relay (`None` for ws://).
+    pub(crate) tls: Option<RelayTls>,
     pub(crate) timeout: Duration,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) device: u32,
@@ -116,12 +142,14 @@ impl Drop for Reconnecting {
 
 async fn open_connections(
     url: &str,
+    tls: Option<&RelayTls>,
     identity: &IdentityKeyPair,
     device: u32,
     timeout: Duration,
 ) -> Result<Connections, ConnectError> {
-    let (auth, pushes) = RelayConnection::authenticated(url, identity, device, timeout).await?;
-    let anon = RelayConnection::anonymous(url, timeout).await?;
+    let (auth, pushes) =
+        RelayConnection::authenticated(url, tls, identity, device, timeout).await?;
+    let anon = RelayConnection::anonymous(url, tls, timeout).await?;
     Ok(Connections { auth, pushes, anon })
 }
 
@@ -154,9 +182,12 @@ impl Client {
         };
         store.put_setting(keys::RELAY, relay_url.as_bytes())?;
         store.delete_expired(now_ms())?;
+        let tls = relay_tls(relay_url, store.setting(keys::RELAY_CA)?.as_deref())
+            .map_err(|_| StateError::corrupt())?;
         Ok(Self {
             store,
             url: relay_url.to_owned(),
+            tls,
             timeout: crate::relay::DEFAULT_REQUEST_TIMEOUT,
             identity,
             device,
@@ -187,6 +218,25 @@ impl Client {
     /// The relay address.
     pub fn relay_url(&self) -> &str {
         &self.url
+    }
+
+    /// Trusts `ca_pem` (PEM, one or more CA certificates), in addition to the OS trust store,
+    /// for this profile's wss:// relay, and remembers it in the profile (`None` forgets it).
+    /// Takes effect on the next connection.
+    pub fn set_relay_ca(&mut self, ca_pem: Option<&[u8]>) -> Result<(), SetRelayCaError> {
+        let tls = relay_tls(&self.url, ca_pem)?;
+        match ca_pem {
+            Some(pem) => self.store.put_setting(keys::RELAY_CA, pem),
+            None => self.store.delete_setting(keys::RELAY_CA).map(|_| ()),
+        }
+        .map_err(StateError::from)?;
+        self.tls = tls;
+        Ok(())
+    }
+
+    /// Whether the profile trusts an extra CA for its relay.
+    pub fn has_relay_ca(&self) -> Result<bool, StateError> {
+        Ok(self.store.setting(keys::RELAY_CA)?.is_some())
     }
 
     /// The username this account claimed, if any.
@@ -233,14 +283,19 @@ impl Client {
     pub async fn connect(&mut self, attempts: u32) -> Result<(), ConnectError> {
         self.disconnect();
         let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let (url, identity, device, timeout) =
-            (&self.url, &self.identity, self.device, self.timeout);
+        let (url, tls, identity, device, timeout) = (
+            &self.url,
+            self.tls.as_ref(),
+            &self.identity,
+            self.device,
+            self.timeout,
+        );
         let (auth, pushes) = with_backoff(backoff.clone(), attempts, || {
-            RelayConnection::authenticated(url, identity, device, timeout)
+            RelayConnection::authenticated(url, tls, identity, device, timeout)
         })
         .await?;
         let anon = with_backoff(backoff, attempts, || {
-            RelayConnection::anonymous(url, timeout)
+            RelayConnection::anonymous(url, tls, timeout)
         })
         .await?;
         self.install(Connections { auth, pushes, anon });
@@ -283,8 +338,9 @@ impl Client {
         self.pushes = None;
         self.anon = None;
         let (tx, result) = mpsc::channel(1);
-        let (url, identity, device, timeout) = (
+        let (url, tls, identity, device, timeout) = (
             self.url.clone(),
+            self.tls.clone(),
             self.identity.clone(),
             self.device,
             self.timeout,
@@ -293,11 +349,9 @@ impl Client {
             let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_MAX);
             loop {
                 tokio::time::sleep(backoff.next_delay()).await;
-                let outcome = open_connections(&url, &identity, device, timeout).await;
-                let permanent = matches!(
-                    outcome,
-                    Err(ConnectError::Refused(_) | ConnectError::InvalidUrl)
-                );
+                let outcome =
+                    open_connections(&url, tls.as_ref(), &identity, device, timeout).await;
+                let permanent = outcome.as_ref().is_err_and(ConnectError::is_permanent);
                 match outcome {
                     Err(e) if !permanent => {
                         tracing::debug!(error = %e, "reconnection attempt failed");
@@ -321,7 +375,7 @@ impl Client {
 
     pub(crate) async fn anon_request(&mut self, r: Request) -> Result<Response, RequestError> {
         if !self.anon.as_ref().is_some_and(RelayConnection::is_open) {
-            self.anon = RelayConnection::anonymous(&self.url, self.timeout)
+            self.anon = RelayConnection::anonymous(&self.url, self.tls.as_ref(), self.timeout)
                 .await
                 .ok();
         }

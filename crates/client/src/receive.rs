@@ -347,7 +347,7 @@ impl Client {
                 self.upkeep().await;
                 Ok(Some(Event::Reconnected))
             }
-            Err(e @ (ConnectError::Refused(_) | ConnectError::InvalidUrl)) => {
+            Err(e) if e.is_permanent() => {
                 self.reconnect = None;
                 Err(ReceiveError::Reconnect(e))
             }

@@ -1,4 +1,6 @@
-//! Connections to a Sotto relay (`ws://HOST:PORT/v1/websocket`, see docs/relay-protocol.md).
+//! Connections to a Sotto relay (`ws://HOST:PORT/v1/websocket` or `wss://…`, see
+//! docs/relay-protocol.md). TLS is rustls with the ring provider; a wss:// relay's certificate
+//! must chain to the OS trust store or to the extra CA of a [`RelayTls`].
 //!
 //! A [`RelayConnection`] multiplexes requests by request id over one WebSocket; a background
 //! task reads frames, completes the matching pending request and forwards pushes to a channel.
@@ -18,7 +20,13 @@ use rand_core::{OsRng, RngCore};
 use sotto_protocol::IdentityKeyPair;
 use sotto_relay_wire::{ErrorCode, Frame, Push, Request, Response, auth_message};
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Default time to wait for a response.
@@ -29,9 +37,16 @@ pub const WS_PATH: &str = "/v1/websocket";
 /// Why a connection could not be established.
 #[derive(Debug, Error)]
 pub enum ConnectError {
-    /// The URL is not `ws://host:port` (or `wss://`, which this build does not support).
+    /// The URL is not `ws://host:port` or `wss://host:port`.
     #[error("invalid relay url")]
     InvalidUrl,
+    /// The relay's TLS certificate does not chain to a trusted CA (the OS trust store or the
+    /// profile's relay CA), does not name the host, or has expired.
+    #[error("the relay's TLS certificate is not trusted")]
+    UntrustedCertificate,
+    /// The TLS handshake failed for another reason (protocol or cipher mismatch, not TLS).
+    #[error("TLS handshake with the relay failed")]
+    Tls,
     /// TCP connect or WebSocket upgrade failed.
     #[error("relay unreachable")]
     Unreachable,
@@ -44,6 +59,17 @@ pub enum ConnectError {
     /// The relay refused authentication.
     #[error("authentication refused: {0:?}")]
     Refused(ErrorCode),
+}
+
+impl ConnectError {
+    /// Retrying cannot help: the relay refused us, the URL is wrong or its certificate is
+    /// not trusted.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused(_) | Self::InvalidUrl | Self::UntrustedCertificate
+        )
+    }
 }
 
 /// Why a request failed.
@@ -89,26 +115,140 @@ impl std::fmt::Debug for RelayConnection {
     }
 }
 
-/// Splits `ws://host:port[/path]` into (the URL to dial, the `host:port` signed at auth).
+/// Splits `ws://host:port[/path]` or `wss://…` into (the URL to dial, the `host:port`
+/// signed at auth).
 pub fn parse_relay_url(url: &str) -> Result<(String, String), ConnectError> {
-    let rest = url.strip_prefix("ws://").ok_or(ConnectError::InvalidUrl)?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || !host.contains(':') {
+    let (scheme, rest) = url.split_once("://").ok_or(ConnectError::InvalidUrl)?;
+    if scheme != "ws" && scheme != "wss" {
         return Err(ConnectError::InvalidUrl);
     }
-    Ok((format!("ws://{host}{WS_PATH}"), host.to_owned()))
+    let host = rest.split('/').next().unwrap_or_default();
+    let Some((name, port)) = host.rsplit_once(':') else {
+        return Err(ConnectError::InvalidUrl);
+    };
+    if name.is_empty() || port.parse::<u16>().is_err() {
+        return Err(ConnectError::InvalidUrl);
+    }
+    Ok((format!("{scheme}://{host}{WS_PATH}"), host.to_owned()))
+}
+
+/// The certificates a wss:// connection trusts: the OS trust store, plus optionally the CA
+/// of a self-hosted relay. Cheap to clone.
+#[derive(Clone)]
+pub struct RelayTls(Arc<ClientConfig>);
+
+impl std::fmt::Debug for RelayTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayTls").finish_non_exhaustive()
+    }
+}
+
+/// A relay CA file could not be used.
+#[derive(Debug, Error)]
+pub enum RelayCaError {
+    /// Not PEM, or no certificate in it.
+    #[error("the relay CA is not a PEM certificate")]
+    NotPem,
+    /// rustls refused the certificate as a trust anchor.
+    #[error("the relay CA certificate is unusable")]
+    Unusable,
+}
+
+impl RelayTls {
+    /// The OS trust store plus every certificate in `extra_ca_pem` (PEM), if given.
+    pub fn new(extra_ca_pem: Option<&[u8]>) -> Result<Self, RelayCaError> {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        if !native.errors.is_empty() {
+            tracing::debug!(
+                errors = native.errors.len(),
+                "some OS certificates unreadable"
+            );
+        }
+        // Unparseable OS certificates are skipped: one bad file must not disable TLS.
+        let (added, skipped) = roots.add_parsable_certificates(native.certs);
+        tracing::debug!(added, skipped, "OS trust store loaded");
+        if let Some(pem) = extra_ca_pem {
+            for cert in parse_ca_pem(pem)? {
+                roots.add(cert).map_err(|_| RelayCaError::Unusable)?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|_| RelayCaError::Unusable)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self(Arc::new(config)))
+    }
+}
+
+/// The certificates of a PEM CA file (at least one).
+pub fn parse_ca_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, RelayCaError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| RelayCaError::NotPem)?;
+    if certs.is_empty() {
+        return Err(RelayCaError::NotPem);
+    }
+    Ok(certs)
+}
+
+/// A byte stream to the relay: plain TCP or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Opens TCP and, for wss://, TLS to `host` (`name:port`).
+async fn dial(host: &str, tls: Option<&RelayTls>) -> Result<Box<dyn Io>, ConnectError> {
+    let tcp = TcpStream::connect(host)
+        .await
+        .map_err(|_| ConnectError::Unreachable)?;
+    // Small request/response frames: do not let Nagle delay them.
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(Box::new(tcp));
+    };
+    let (name, _) = host.rsplit_once(':').ok_or(ConnectError::InvalidUrl)?;
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let server = ServerName::try_from(name.to_owned()).map_err(|_| ConnectError::InvalidUrl)?;
+    match TlsConnector::from(tls.0.clone()).connect(server, tcp).await {
+        Ok(stream) => Ok(Box::new(stream)),
+        Err(e) => Err(
+            match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented,
+                ) => ConnectError::UntrustedCertificate,
+                Some(_) => ConnectError::Tls,
+                None => ConnectError::Unreachable,
+            },
+        ),
+    }
 }
 
 impl RelayConnection {
     async fn open(
         url: &str,
+        tls: Option<&RelayTls>,
         timeout: Duration,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Push>, String), ConnectError> {
-        let (dial, host) = parse_relay_url(url)?;
-        let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(dial))
-            .await
-            .map_err(|_| ConnectError::Timeout)?
-            .map_err(|_| ConnectError::Unreachable)?;
+        let (ws_url, host) = parse_relay_url(url)?;
+        let default_tls;
+        let tls = match tls {
+            _ if !ws_url.starts_with("wss://") => None,
+            Some(t) => Some(t),
+            None => {
+                default_tls = RelayTls::new(None).map_err(|_| ConnectError::Tls)?;
+                Some(&default_tls)
+            }
+        };
+        let (ws, _) = tokio::time::timeout(timeout, async {
+            let stream = dial(&host, tls).await?;
+            tokio_tungstenite::client_async(ws_url, stream)
+                .await
+                .map_err(|_| ConnectError::Unreachable)
+        })
+        .await
+        .map_err(|_| ConnectError::Timeout)??;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
@@ -163,8 +303,13 @@ impl RelayConnection {
     }
 
     /// Opens an unauthenticated connection (sealed-sender sends, bundle fetches, lookups).
-    pub async fn anonymous(url: &str, timeout: Duration) -> Result<Self, ConnectError> {
-        let (conn, _pushes, _) = Self::open(url, timeout).await?;
+    /// For wss://, `tls` says which certificates to trust (`None`: the OS trust store).
+    pub async fn anonymous(
+        url: &str,
+        tls: Option<&RelayTls>,
+        timeout: Duration,
+    ) -> Result<Self, ConnectError> {
+        let (conn, _pushes, _) = Self::open(url, tls, timeout).await?;
         Ok(conn)
     }
 
@@ -172,11 +317,12 @@ impl RelayConnection {
     /// and its pushes (queued envelopes follow immediately, then `QueueDrained`).
     pub async fn authenticated(
         url: &str,
+        tls: Option<&RelayTls>,
         identity: &IdentityKeyPair,
         device: u32,
         timeout: Duration,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Push>), ConnectError> {
-        let (conn, mut pushes, host) = Self::open(url, timeout).await?;
+        let (conn, mut pushes, host) = Self::open(url, tls, timeout).await?;
         let challenge = loop {
             match tokio::time::timeout(timeout, pushes.recv()).await {
                 Err(_) => return Err(ConnectError::Timeout),
@@ -302,7 +448,7 @@ where
     for _ in 0..attempts.max(1) {
         match connect().await {
             Ok(v) => return Ok(v),
-            Err(e @ (ConnectError::Refused(_) | ConnectError::InvalidUrl)) => return Err(e),
+            Err(e) if e.is_permanent() => return Err(e),
             Err(e) => last = e,
         }
         tokio::time::sleep(backoff.next_delay()).await;
@@ -319,8 +465,13 @@ mod tests {
         let (dial, host) = parse_relay_url("ws://127.0.0.1:7447").unwrap();
         assert_eq!(dial, "ws://127.0.0.1:7447/v1/websocket");
         assert_eq!(host, "127.0.0.1:7447");
+        let (dial, host) = parse_relay_url("wss://relay.example:443/v1/websocket").unwrap();
+        assert_eq!(dial, "wss://relay.example:443/v1/websocket");
+        assert_eq!(host, "relay.example:443");
         assert!(parse_relay_url("http://x:1").is_err());
         assert!(parse_relay_url("ws://nohost").is_err());
+        assert!(parse_relay_url("wss://:443").is_err());
+        assert!(parse_relay_url("ws://x:notaport").is_err());
     }
 
     #[tokio::test]
@@ -336,13 +487,13 @@ mod tests {
         let mut tries = 0;
         let err = with_backoff(backoff, 3, || {
             tries += 1;
-            RelayConnection::anonymous(&url, Duration::from_secs(2))
+            RelayConnection::anonymous(&url, None, Duration::from_secs(2))
         })
         .await
         .unwrap_err();
         assert!(matches!(err, ConnectError::Unreachable), "{err:?}");
         assert_eq!(tries, 3);
-        let err = RelayConnection::anonymous("wss://x:1", Duration::from_secs(1))
+        let err = RelayConnection::anonymous("https://x:1", None, Duration::from_secs(1))
             .await
             .unwrap_err();
         assert!(matches!(err, ConnectError::InvalidUrl));

@@ -39,6 +39,8 @@ pub(crate) mod keys {
     pub const SIGNED_PREKEY_RETIRED: &str = "client.signed_prekey_retired";
     pub const USERNAME: &str = "client.username";
     pub const RELAY: &str = "client.relay";
+    /// PEM CA certificates trusted for a wss:// relay besides the OS trust store.
+    pub const RELAY_CA: &str = "client.relay_ca";
     pub const PRIVACY: &str = "client.privacy";
 }
 

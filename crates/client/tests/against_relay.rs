@@ -9,7 +9,9 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use relay_process::Relay;
-use sotto_client::{Added, Client, Event, ReceiveError, RequestError, SendError, UsernameError};
+use sotto_client::{
+    Added, Client, ConnectError, Event, ReceiveError, RequestError, SendError, UsernameError,
+};
 use sotto_relay_wire::ErrorCode;
 use sotto_store::{
     AccountId, DeliveryState, Direction, KdfParams, KeyProtection, MessageRequest, Passphrase,
@@ -618,7 +620,10 @@ async fn signed_prekey_rotates_when_due_and_old_one_is_kept_for_the_grace_period
         .as_millis() as i64;
     let old = bob.store().prekey_ids(PrekeyKind::Signed).unwrap();
     assert_eq!(old.len(), 1);
-    assert_eq!(bob.maintain_signed_prekey_at(now + DAY).await.unwrap(), None);
+    assert_eq!(
+        bob.maintain_signed_prekey_at(now + DAY).await.unwrap(),
+        None
+    );
 
     // Alice and Dave fetch Bob's bundle (the old signed prekey) but send nothing yet.
     let bob_for_alice = alice.add_contact("bob").await.unwrap().contact;
@@ -628,9 +633,15 @@ async fn signed_prekey_rotates_when_due_and_old_one_is_kept_for_the_grace_period
         .await
         .unwrap()
         .expect("rotation due after a week");
-    assert_eq!(bob.store().prekey_ids(PrekeyKind::Signed).unwrap(), [old[0], new]);
+    assert_eq!(
+        bob.store().prekey_ids(PrekeyKind::Signed).unwrap(),
+        [old[0], new]
+    );
     // The new key's age counts from its rotation.
-    assert_eq!(bob.maintain_signed_prekey_at(now + 9 * DAY).await.unwrap(), None);
+    assert_eq!(
+        bob.maintain_signed_prekey_at(now + 9 * DAY).await.unwrap(),
+        None
+    );
 
     alice.send_text(&bob_for_alice, "old spk").await.unwrap();
     let bob_for_carol = carol.add_contact("bob").await.unwrap().contact;
@@ -652,7 +663,10 @@ async fn signed_prekey_rotates_when_due_and_old_one_is_kept_for_the_grace_period
         .await
         .unwrap()
         .expect("rotation due again");
-    assert_eq!(bob.store().prekey_ids(PrekeyKind::Signed).unwrap(), [new, newer]);
+    assert_eq!(
+        bob.store().prekey_ids(PrekeyKind::Signed).unwrap(),
+        [new, newer]
+    );
     dave.send_text(&bob_for_dave, "too late").await.unwrap();
     wait_for(&mut bob, |e| *e == Event::Dropped).await;
     assert!(texts(&bob, &dave_id).is_empty());
@@ -660,4 +674,96 @@ async fn signed_prekey_rotates_when_due_and_old_one_is_kept_for_the_grace_period
     alice.send_text(&bob_for_alice, "still here").await.unwrap();
     wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
     assert_eq!(texts(&bob, &alice_id), ["old spk", "still here"]);
+}
+
+/// A test CA and a certificate for `localhost` it signed, written as PEM files the relay
+/// reads. Returns the CA's PEM and the certificate and key paths.
+fn tls_files(dir: &std::path::Path, ca_name: &str) -> (Vec<u8>, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, ca_name);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (
+        ca.pem().into_bytes(),
+        cert_path.to_str().unwrap().to_owned(),
+        key_path.to_str().unwrap().to_owned(),
+    )
+}
+
+/// Over wss:// with the relay's CA stored in the profile: register, chat, and the CA
+/// survives reopening the profile. Without it, or with another CA, connecting fails at once
+/// with `UntrustedCertificate` (no retries).
+#[tokio::test]
+async fn wss_relay_with_a_profile_ca_and_untrusted_certificates() {
+    let tls_dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(tls_dir.path(), "Sotto test relay CA");
+    let relay = Relay::start("wss", &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(relay.url.starts_with("wss://127.0.0.1:"), "{}", relay.url);
+    // The certificate names localhost, which the relay accepts as a host to sign.
+    let url = relay.url.replace("127.0.0.1", "localhost");
+
+    async fn setup_tls(url: &str, username: &str, ca: &[u8]) -> Device {
+        let mut c = open(url);
+        c.set_relay_ca(Some(ca)).unwrap();
+        c.connect(3).await.unwrap();
+        c.register().await.unwrap();
+        c.claim_username(username, None).await.unwrap();
+        wait_for(&mut c, |e| *e == Event::QueueDrained).await;
+        c
+    }
+    let mut alice = setup_tls(&url, "alice", &ca).await;
+    let mut bob = setup_tls(&url, "bob", &ca).await;
+    assert!(alice.has_relay_ca().unwrap());
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    alice.send_text(&bob_id, "over tls").await.unwrap();
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    assert_eq!(texts(&bob, &id_of(&alice)), ["over tls"]);
+
+    // Reopened from its database, the profile still trusts the CA.
+    let Device {
+        client,
+        _dir: bob_dir,
+    } = bob;
+    drop(client);
+    let pass = Passphrase::new(Zeroizing::new("pw".to_string()));
+    let store = Store::open_with_passphrase(&bob_dir.path().join("profile"), &pass).unwrap();
+    let mut bob = Client::open(store, &url).unwrap();
+    bob.connect(3).await.unwrap();
+    assert!(bob.is_connected());
+
+    // Only the OS trust store: the test CA is not in it.
+    let mut eve = open(&url);
+    let started = std::time::Instant::now();
+    let err = eve.connect(5).await.unwrap_err();
+    assert!(matches!(err, ConnectError::UntrustedCertificate), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "untrusted must not be retried"
+    );
+    // Another CA of the same name does not help.
+    let other_dir = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = tls_files(other_dir.path(), "Sotto test relay CA");
+    eve.set_relay_ca(Some(&other_ca)).unwrap();
+    let err = eve.connect(1).await.unwrap_err();
+    assert!(matches!(err, ConnectError::UntrustedCertificate), "{err:?}");
+    // Not PEM is refused up front.
+    assert!(eve.set_relay_ca(Some(b"not a certificate")).is_err());
+    // A plain ws:// client cannot talk to the TLS port.
+    let mut plain = open(&url.replace("wss://", "ws://"));
+    assert!(plain.connect(1).await.is_err());
 }
