@@ -103,7 +103,7 @@ pub enum Command {
     Verify {
         /// Username (or account id) of the contact.
         name: String,
-        /// A PNG image of the contact's verification QR code.
+        /// A PNG or JPEG image of the contact's verification QR code.
         #[arg(long, value_name = "IMAGE", conflicts_with_all = ["manual", "reset"])]
         scan: Option<PathBuf>,
         /// Mark verified: you compared the 60 digits with the contact.
@@ -156,7 +156,7 @@ pub enum ContactsCmd {
         /// Username.
         #[arg(required_unless_present = "invite")]
         name: Option<String>,
-        /// A PNG image of the contact's invite QR code.
+        /// A PNG or JPEG image of the contact's invite QR code.
         #[arg(long, value_name = "IMAGE")]
         invite: Option<PathBuf>,
     },

@@ -508,7 +508,9 @@ fn init_with_relay_ca_chats_over_wss_and_an_untrusted_certificate_is_clear() {
     let tmp = tempfile::tempdir().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "CLI test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "CLI test CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
@@ -522,7 +524,12 @@ fn init_with_relay_ca_chats_over_wss_and_an_untrusted_certificate_is_clear() {
     std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
     let relay = Relay::start(
         "cli-wss",
-        &["--tls-cert", &path("cert.pem"), "--tls-key", &path("key.pem")],
+        &[
+            "--tls-cert",
+            &path("cert.pem"),
+            "--tls-key",
+            &path("key.pem"),
+        ],
     );
     let url = relay.url.replace("wss://127.0.0.1", "wss://localhost");
     assert!(url.starts_with("wss://localhost:"), "{url}");
