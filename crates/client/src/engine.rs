@@ -366,10 +366,19 @@ impl Client {
         self.reconnect = Some(Reconnecting { result, task });
     }
 
-    pub(crate) async fn auth_request(&self, r: Request) -> Result<Response, RequestError> {
-        match &self.auth {
-            Some(c) => c.request(r).await,
-            None => Err(RequestError::Closed),
+    /// Sends a request on the authenticated connection. Not an `async fn` on purpose: the
+    /// future borrows only the connection, never the whole `Client`, whose database is not
+    /// `Sync`; so the engine's futures stay `Send` and the desktop app can spawn them.
+    pub(crate) fn auth_request(
+        &self,
+        r: Request,
+    ) -> impl Future<Output = Result<Response, RequestError>> + Send + use<'_> {
+        let conn = self.auth.as_ref();
+        async move {
+            match conn {
+                Some(c) => c.request(r).await,
+                None => Err(RequestError::Closed),
+            }
         }
     }
 
@@ -458,13 +467,19 @@ impl Client {
     }
 
     /// Asks the relay how many one-time prekeys are left: `(x25519, ml_kem)`.
-    pub async fn prekey_count(&self) -> Result<(u32, u32), SetupError> {
-        match self.auth_request(Request::PrekeyCount).await? {
-            Response::PrekeyCount {
-                one_time,
-                one_time_kem,
-            } => Ok((one_time, one_time_kem)),
-            _ => Err(SetupError::Relay(RequestError::UnexpectedResponse)),
+    pub fn prekey_count(
+        &self,
+    ) -> impl Future<Output = Result<(u32, u32), SetupError>> + Send + use<'_> {
+        // Borrows only the connection (see `auth_request`).
+        let request = self.auth_request(Request::PrekeyCount);
+        async move {
+            match request.await? {
+                Response::PrekeyCount {
+                    one_time,
+                    one_time_kem,
+                } => Ok((one_time, one_time_kem)),
+                _ => Err(SetupError::Relay(RequestError::UnexpectedResponse)),
+            }
         }
     }
 
