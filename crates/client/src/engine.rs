@@ -18,7 +18,8 @@ use crate::pin::{PinError, pin_verifier};
 use crate::prekey_codec::{encode_kem, encode_one_time};
 use crate::privacy::PrivacySettings;
 use crate::relay::{
-    Backoff, ConnectError, RelayCaError, RelayConnection, RelayTls, RequestError, with_backoff,
+    Backoff, ConnectError, ConnectOptions, RelayCaError, RelayConnection, RelayTls, RequestError,
+    with_backoff,
 };
 use crate::state::{self, StateError, keys, now_ms};
 
@@ -98,9 +99,8 @@ pub enum SavePrivacyError {
 pub struct Client {
     pub(crate) store: Store,
     pub(crate) url: String,
-    /// Trust for a wss:// relay (`None` for ws://).
-    pub(crate) tls: Option<RelayTls>,
-    pub(crate) timeout: Duration,
+    /// Timeouts, keep-alive, and trust for a wss:// relay (`tls` is `None` for ws://).
+    pub(crate) opts: ConnectOptions,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) device: u32,
     pub(crate) auth: Option<RelayConnection>,
@@ -142,14 +142,12 @@ impl Drop for Reconnecting {
 
 async fn open_connections(
     url: &str,
-    tls: Option<&RelayTls>,
     identity: &IdentityKeyPair,
     device: u32,
-    timeout: Duration,
+    opts: &ConnectOptions,
 ) -> Result<Connections, ConnectError> {
-    let (auth, pushes) =
-        RelayConnection::authenticated(url, tls, identity, device, timeout).await?;
-    let anon = RelayConnection::anonymous(url, tls, timeout).await?;
+    let (auth, pushes) = RelayConnection::authenticated(url, identity, device, opts).await?;
+    let anon = RelayConnection::anonymous(url, opts).await?;
     Ok(Connections { auth, pushes, anon })
 }
 
@@ -187,8 +185,10 @@ impl Client {
         Ok(Self {
             store,
             url: relay_url.to_owned(),
-            tls,
-            timeout: crate::relay::DEFAULT_REQUEST_TIMEOUT,
+            opts: ConnectOptions {
+                tls,
+                ..ConnectOptions::default()
+            },
             identity,
             device,
             auth: None,
@@ -230,8 +230,14 @@ impl Client {
             None => self.store.delete_setting(keys::RELAY_CA).map(|_| ()),
         }
         .map_err(StateError::from)?;
-        self.tls = tls;
+        self.opts.tls = tls;
         Ok(())
+    }
+
+    /// Sets the keep-alive ping interval (default 25 s) for connections opened from now on;
+    /// a connection silent for 2.5 intervals is treated as lost and reconnected.
+    pub fn set_keepalive(&mut self, interval: Duration) {
+        self.opts.keepalive = interval;
     }
 
     /// Whether the profile trusts an extra CA for its relay.
@@ -283,21 +289,13 @@ impl Client {
     pub async fn connect(&mut self, attempts: u32) -> Result<(), ConnectError> {
         self.disconnect();
         let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let (url, tls, identity, device, timeout) = (
-            &self.url,
-            self.tls.as_ref(),
-            &self.identity,
-            self.device,
-            self.timeout,
-        );
+        let (url, identity, device, opts) = (&self.url, &self.identity, self.device, &self.opts);
         let (auth, pushes) = with_backoff(backoff.clone(), attempts, || {
-            RelayConnection::authenticated(url, tls, identity, device, timeout)
+            RelayConnection::authenticated(url, identity, device, opts)
         })
         .await?;
-        let anon = with_backoff(backoff, attempts, || {
-            RelayConnection::anonymous(url, tls, timeout)
-        })
-        .await?;
+        let anon =
+            with_backoff(backoff, attempts, || RelayConnection::anonymous(url, opts)).await?;
         self.install(Connections { auth, pushes, anon });
         self.upkeep().await;
         Ok(())
@@ -338,19 +336,17 @@ impl Client {
         self.pushes = None;
         self.anon = None;
         let (tx, result) = mpsc::channel(1);
-        let (url, tls, identity, device, timeout) = (
+        let (url, identity, device, opts) = (
             self.url.clone(),
-            self.tls.clone(),
             self.identity.clone(),
             self.device,
-            self.timeout,
+            self.opts.clone(),
         );
         let task = tokio::spawn(async move {
             let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_MAX);
             loop {
                 tokio::time::sleep(backoff.next_delay()).await;
-                let outcome =
-                    open_connections(&url, tls.as_ref(), &identity, device, timeout).await;
+                let outcome = open_connections(&url, &identity, device, &opts).await;
                 let permanent = outcome.as_ref().is_err_and(ConnectError::is_permanent);
                 match outcome {
                     Err(e) if !permanent => {
@@ -384,9 +380,7 @@ impl Client {
 
     pub(crate) async fn anon_request(&mut self, r: Request) -> Result<Response, RequestError> {
         if !self.anon.as_ref().is_some_and(RelayConnection::is_open) {
-            self.anon = RelayConnection::anonymous(&self.url, self.tls.as_ref(), self.timeout)
-                .await
-                .ok();
+            self.anon = RelayConnection::anonymous(&self.url, &self.opts).await.ok();
         }
         match &self.anon {
             Some(c) => c.request(r).await,

@@ -24,7 +24,9 @@ pub use content::{ClientMessageId, Content};
 pub use engine::{Client, SavePrivacyError, SetRelayCaError, SetupError, UsernameError};
 pub use privacy::PrivacySettings;
 pub use receive::{Event, Incoming, ReceiveError};
-pub use relay::{Backoff, ConnectError, RelayCaError, RelayConnection, RelayTls, RequestError};
+pub use relay::{
+    Backoff, ConnectError, ConnectOptions, RelayCaError, RelayConnection, RelayTls, RequestError,
+};
 pub use send::SendError;
 pub use state::StateError;
 

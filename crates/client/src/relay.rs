@@ -33,6 +33,31 @@ use tokio_tungstenite::tungstenite::Message;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The WebSocket path of the relay.
 pub const WS_PATH: &str = "/v1/websocket";
+/// Default interval between keep-alive pings.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(25);
+
+/// How connections are opened and kept.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Longest wait for connection setup and for each response.
+    pub timeout: Duration,
+    /// Trust for wss:// (`None`: the OS trust store).
+    pub tls: Option<RelayTls>,
+    /// Interval between WebSocket pings. A connection that receives nothing, not even a
+    /// pong, for two and a half intervals is closed as dead: without this a connection
+    /// that vanished silently (sleep, network change) would look open forever.
+    pub keepalive: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            tls: None,
+            keepalive: DEFAULT_KEEPALIVE,
+        }
+    }
+}
 
 /// Why a connection could not be established.
 #[derive(Debug, Error)]
@@ -228,12 +253,12 @@ async fn dial(host: &str, tls: Option<&RelayTls>) -> Result<Box<dyn Io>, Connect
 impl RelayConnection {
     async fn open(
         url: &str,
-        tls: Option<&RelayTls>,
-        timeout: Duration,
+        opts: &ConnectOptions,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Push>, String), ConnectError> {
+        let timeout = opts.timeout;
         let (ws_url, host) = parse_relay_url(url)?;
         let default_tls;
-        let tls = match tls {
+        let tls = match opts.tls.as_ref() {
             _ if !ws_url.starts_with("wss://") => None,
             Some(t) => Some(t),
             None => {
@@ -253,8 +278,20 @@ impl RelayConnection {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
+        // A zero period would make `interval` panic.
+        let keepalive = opts.keepalive.max(Duration::from_millis(10));
         let writer = tokio::spawn(async move {
-            while let Some(m) = out_rx.recv().await {
+            let mut ping =
+                tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+            ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let m = tokio::select! {
+                    m = out_rx.recv() => match m {
+                        Some(m) => m,
+                        None => break,
+                    },
+                    _ = ping.tick() => Message::Ping(Default::default()),
+                };
                 if sink.send(m).await.is_err() {
                     break;
                 }
@@ -262,8 +299,19 @@ impl RelayConnection {
             let _ = sink.close().await;
         });
         let reader_pending = pending.clone();
+        let silence_limit = keepalive.saturating_mul(5) / 2;
         let reader = tokio::spawn(async move {
-            while let Some(Ok(msg)) = stream.next().await {
+            loop {
+                let msg = match tokio::time::timeout(silence_limit, stream.next()).await {
+                    Ok(Some(Ok(msg))) => msg,
+                    Ok(_) => break,
+                    Err(_) => {
+                        tracing::info!(
+                            "relay silent past the keep-alive limit; connection dropped"
+                        );
+                        break;
+                    }
+                };
                 let Message::Binary(bytes) = msg else {
                     if matches!(msg, Message::Close(_)) {
                         break;
@@ -303,13 +351,9 @@ impl RelayConnection {
     }
 
     /// Opens an unauthenticated connection (sealed-sender sends, bundle fetches, lookups).
-    /// For wss://, `tls` says which certificates to trust (`None`: the OS trust store).
-    pub async fn anonymous(
-        url: &str,
-        tls: Option<&RelayTls>,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError> {
-        let (conn, _pushes, _) = Self::open(url, tls, timeout).await?;
+    /// `opts` gives the timeouts, the keep-alive and, for wss://, the trusted certificates.
+    pub async fn anonymous(url: &str, opts: &ConnectOptions) -> Result<Self, ConnectError> {
+        let (conn, _pushes, _) = Self::open(url, opts).await?;
         Ok(conn)
     }
 
@@ -317,12 +361,12 @@ impl RelayConnection {
     /// and its pushes (queued envelopes follow immediately, then `QueueDrained`).
     pub async fn authenticated(
         url: &str,
-        tls: Option<&RelayTls>,
         identity: &IdentityKeyPair,
         device: u32,
-        timeout: Duration,
+        opts: &ConnectOptions,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Push>), ConnectError> {
-        let (conn, mut pushes, host) = Self::open(url, tls, timeout).await?;
+        let timeout = opts.timeout;
+        let (conn, mut pushes, host) = Self::open(url, opts).await?;
         let challenge = loop {
             match tokio::time::timeout(timeout, pushes.recv()).await {
                 Err(_) => return Err(ConnectError::Timeout),
@@ -484,16 +528,20 @@ mod tests {
             .port();
         let url = format!("ws://127.0.0.1:{port}");
         let backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(5));
+        let opts = ConnectOptions {
+            timeout: Duration::from_secs(2),
+            ..ConnectOptions::default()
+        };
         let mut tries = 0;
         let err = with_backoff(backoff, 3, || {
             tries += 1;
-            RelayConnection::anonymous(&url, None, Duration::from_secs(2))
+            RelayConnection::anonymous(&url, &opts)
         })
         .await
         .unwrap_err();
         assert!(matches!(err, ConnectError::Unreachable), "{err:?}");
         assert_eq!(tries, 3);
-        let err = RelayConnection::anonymous("https://x:1", None, Duration::from_secs(1))
+        let err = RelayConnection::anonymous("https://x:1", &opts)
             .await
             .unwrap_err();
         assert!(matches!(err, ConnectError::InvalidUrl));

@@ -767,3 +767,99 @@ async fn wss_relay_with_a_profile_ca_and_untrusted_certificates() {
     let mut plain = open(&url.replace("wss://", "ws://"));
     assert!(plain.connect(1).await.is_err());
 }
+
+/// A TCP proxy that can be frozen: while frozen it swallows bytes both ways without closing
+/// anything, like a network that vanished under a sleeping laptop.
+async fn freezing_proxy(
+    listener: tokio::net::TcpListener,
+    target: String,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let frozen = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&target).await.unwrap();
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut from, mut to) in [(cr, sw), (sr, cw)].map(|(r, w)| {
+                (
+                    Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    w,
+                )
+            }) {
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = from.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if !flag.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Hold the write half open: a frozen link never says goodbye.
+                    std::future::pending::<()>().await;
+                    drop(to);
+                });
+            }
+        }
+    });
+    frozen
+}
+
+/// With keep-alive pings, an idle healthy connection stays up, and one that goes silent
+/// (no FIN, no RST) is noticed within a few intervals, reported, and restored.
+#[tokio::test]
+async fn silent_connection_death_is_detected_by_keepalive() {
+    use std::sync::atomic::Ordering;
+    // Alice goes through a proxy that will freeze, Bob through one that never does; the
+    // relay accepts both proxies' addresses as the host clients sign.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap().to_string();
+    let bob_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bob_proxy = bob_listener.local_addr().unwrap().to_string();
+    let relay = Relay::start(
+        "keepalive",
+        &["--public-host", &proxy, "--public-host", &bob_proxy],
+    );
+    let target = relay.url.trim_start_matches("ws://").to_owned();
+    let frozen = freezing_proxy(listener, target.clone()).await;
+    freezing_proxy(bob_listener, target).await;
+
+    let mut alice = open(&format!("ws://{proxy}"));
+    alice.set_keepalive(Duration::from_millis(200));
+    alice.connect(3).await.unwrap();
+    alice.register().await.unwrap();
+    alice.claim_username("alice", None).await.unwrap();
+    let mut bob = setup(&format!("ws://{bob_proxy}"), "bob", None).await;
+
+    // Idle for ten intervals: pings are answered, nothing is lost.
+    let mut idle = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < until {
+        idle.extend(alice.next_event(Duration::from_millis(200)).await.unwrap());
+    }
+    assert!(!idle.contains(&Event::ConnectionLost), "{idle:?}");
+    assert!(alice.is_connected());
+
+    frozen.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    wait_for(&mut alice, |e| *e == Event::ConnectionLost).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    frozen.store(false, Ordering::SeqCst);
+    wait_for(&mut alice, |e| *e == Event::Reconnected).await;
+
+    let alice_for_bob = bob.add_contact("alice").await.unwrap().contact;
+    bob.send_text(&alice_for_bob, "after the freeze")
+        .await
+        .unwrap();
+    wait_for(&mut alice, |e| matches!(e, Event::Message { .. })).await;
+    assert_eq!(texts(&alice, &id_of(&bob)), ["after the freeze"]);
+}
