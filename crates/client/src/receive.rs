@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use rand_core::OsRng;
 use sotto_protocol::{
     AccountId, Address, CiphertextMessage, IdentityPublicKey, KemPreKeyKind, KemPreKeySecret,
@@ -18,11 +16,11 @@ use sotto_store::{
     Contact, DeliveryState, Direction, MessageRequest, NewMessage, PrekeyKind, Verification,
 };
 use thiserror::Error;
+use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::content::{ClientMessageId, Content};
-use crate::engine::Connections;
-use crate::engine::{Client, PRIMARY_DEVICE, SetupError};
+use crate::engine::{Client, Connections, PRIMARY_DEVICE, SetupError};
 use crate::privacy::MessageRequests;
 use crate::relay::ConnectError;
 use crate::state::{StateError, db_account, db_address, now_ms, relay_id_bytes};
@@ -37,7 +35,7 @@ pub enum ReceiveError {
     #[error("not connected")]
     NotConnected,
     /// Reconnecting after a lost connection failed for good (the relay refused this
-    /// account); automatic reconnection stopped.
+    /// account, or its certificate is no longer trusted); automatic reconnection stopped.
     #[error("reconnecting failed: {0}")]
     Reconnect(ConnectError),
 }
