@@ -37,9 +37,31 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init {
             relay,
+            relay_ca,
             username,
             pin,
-        } => init(&ctx, &dir, &secrets, &relay, &username, pin).await,
+        } => {
+            let relay_ca = relay_ca
+                .map(|path| {
+                    std::fs::read(&path).map_err(|e| {
+                        CliError::new(
+                            Code::Failure,
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    })
+                })
+                .transpose()?;
+            init(
+                &ctx,
+                &dir,
+                &secrets,
+                &relay,
+                relay_ca.as_deref(),
+                &username,
+                pin,
+            )
+            .await
+        }
         Command::Backup {
             action:
                 BackupCmd::Import {
@@ -69,6 +91,7 @@ async fn init(
     dir: &Path,
     secrets: &Secrets,
     relay: &str,
+    relay_ca: Option<&[u8]>,
     username: &str,
     pin: bool,
 ) -> Result<(), CliError> {
@@ -81,7 +104,10 @@ async fn init(
     }
     let store = profile::create(dir, secrets)?;
     let mut client = Client::open(store, relay)?;
-    let result = register(&mut client, username, pin.as_deref().map(|p| p.as_str())).await;
+    let result = match client.set_relay_ca(relay_ca) {
+        Ok(()) => register(&mut client, username, pin.as_deref().map(|p| p.as_str())).await,
+        Err(e) => Err(CliError::new(Code::Failure, format!("--relay-ca: {e}"))),
+    };
     if let Err(e) = result {
         // Leave no half-made profile behind: the next `init` must be able to start over.
         drop(client);
@@ -446,6 +472,13 @@ async fn receive(
                 format!("{} disappearing message(s) deleted", messages.len()),
                 json!({"type": "expired", "count": messages.len()}),
             ),
+            // A one-shot receive reports the outage; a follower waits for the pump to
+            // reconnect by itself.
+            Some(Event::ConnectionLost) if !follow => {
+                return Err(sotto_client::ReceiveError::NotConnected.into());
+            }
+            Some(Event::ConnectionLost) => eprintln!("sotto: relay connection lost; reconnecting"),
+            Some(Event::Reconnected) => eprintln!("sotto: reconnected to the relay"),
             Some(Event::Typing { .. }) | Some(_) => {}
         }
     }

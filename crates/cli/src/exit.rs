@@ -127,6 +127,7 @@ impl From<sotto_client::ReceiveError> for CliError {
         use sotto_client::ReceiveError as E;
         match e {
             E::NotConnected => Self::new(Code::Relay, "the relay connection closed"),
+            E::Reconnect(c) => c.into(),
             E::State(s) => s.into(),
         }
     }

@@ -45,6 +45,10 @@ pub enum Command {
         /// Relay address, ws://HOST:PORT or wss://HOST:PORT.
         #[arg(long)]
         relay: String,
+        /// Trust this PEM CA certificate file for a wss:// relay, besides the system's trust
+        /// store (for a self-hosted relay). Kept in the profile.
+        #[arg(long, value_name = "FILE")]
+        relay_ca: Option<std::path::PathBuf>,
         /// Username to claim.
         #[arg(long)]
         username: String,
@@ -99,7 +103,7 @@ pub enum Command {
     Verify {
         /// Username (or account id) of the contact.
         name: String,
-        /// A PNG image of the contact's verification QR code.
+        /// A PNG or JPEG image of the contact's verification QR code.
         #[arg(long, value_name = "IMAGE", conflicts_with_all = ["manual", "reset"])]
         scan: Option<PathBuf>,
         /// Mark verified: you compared the 60 digits with the contact.
@@ -152,7 +156,7 @@ pub enum ContactsCmd {
         /// Username.
         #[arg(required_unless_present = "invite")]
         name: Option<String>,
-        /// A PNG image of the contact's invite QR code.
+        /// A PNG or JPEG image of the contact's invite QR code.
         #[arg(long, value_name = "IMAGE")]
         invite: Option<PathBuf>,
     },

@@ -495,3 +495,66 @@ fn keyring_mode_works_and_a_missing_keyring_is_a_clear_error() {
         .unwrap();
     assert!(out.status.success());
 }
+
+/// `init --relay-ca` against a wss:// relay with a self-signed CA: the CA is kept in the
+/// profile (later commands need no flag) and the two users chat; without it `init` fails
+/// with exit 3 naming the certificate problem and leaves no profile.
+#[test]
+fn init_with_relay_ca_chats_over_wss_and_an_untrusted_certificate_is_clear() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "CLI test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let path = |n: &str| tmp.path().join(n).to_str().unwrap().to_owned();
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
+    let relay = Relay::start(
+        "cli-wss",
+        &[
+            "--tls-cert",
+            &path("cert.pem"),
+            "--tls-key",
+            &path("key.pem"),
+        ],
+    );
+    let url = relay.url.replace("wss://127.0.0.1", "wss://localhost");
+    assert!(url.starts_with("wss://localhost:"), "{url}");
+
+    let eve = User::new(tmp.path(), "eve", Some("eve passphrase"));
+    let out = eve.run(&["init", "--relay", &url, "--username", "eve"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate is not trusted"), "{err}");
+    assert!(!eve.dir.join("sotto.db").exists());
+
+    let alice = User::new(tmp.path(), "alice", Some("alice passphrase"));
+    let bob = User::new(tmp.path(), "bob", Some("bob passphrase"));
+    for (u, name) in [(&alice, "alice"), (&bob, "bob")] {
+        u.ok(&[
+            "init",
+            "--relay",
+            &url,
+            "--relay-ca",
+            &path("ca.pem"),
+            "--username",
+            name,
+        ]);
+    }
+    alice.ok(&["contacts", "add", "bob"]);
+    alice.ok(&["send", "bob", "hello over wss"]);
+    assert_eq!(bob.receive_texts(1), ["hello over wss"]);
+}

@@ -7,7 +7,6 @@ use std::time::Duration;
 use rand_core::OsRng;
 use sotto_protocol::{
     AccountId, Address, IdentityKeyPair, KemPreKeyKind, KemPreKeySecret, OneTimePreKeySecret,
-    SignedPreKeySecret,
 };
 use sotto_relay_wire::{self as wire, Push, Request, Response};
 use sotto_store::{PrekeyKind, Store};
@@ -16,9 +15,12 @@ use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use crate::pin::{PinError, pin_verifier};
-use crate::prekey_codec::{encode_kem, encode_one_time, encode_signed};
+use crate::prekey_codec::{encode_kem, encode_one_time};
 use crate::privacy::PrivacySettings;
-use crate::relay::{Backoff, ConnectError, RelayConnection, RequestError, with_backoff};
+use crate::relay::{
+    Backoff, ConnectError, ConnectOptions, RelayCaError, RelayConnection, RelayTls, RequestError,
+    with_backoff,
+};
 use crate::state::{self, StateError, keys, now_ms};
 
 /// The device id of a first device (peers are addressed at this device for now).
@@ -27,6 +29,17 @@ pub const PRIMARY_DEVICE: u32 = 1;
 pub const ONE_TIME_TARGET: u32 = 20;
 /// One-time ML-KEM prekeys kept on the relay.
 pub const KEM_TARGET: u32 = 10;
+
+/// The TLS trust for `url`: `None` for ws://.
+fn relay_tls(url: &str, ca_pem: Option<&[u8]>) -> Result<Option<RelayTls>, RelayCaError> {
+    if url.starts_with("wss://") {
+        RelayTls::new(ca_pem).map(Some)
+    } else {
+        // Still check the file, so a bad one is refused whatever the URL.
+        ca_pem.map(crate::relay::parse_ca_pem).transpose()?;
+        Ok(None)
+    }
+}
 
 /// Account setup and prekey maintenance failed.
 #[derive(Debug, Error)]
@@ -59,6 +72,17 @@ pub enum UsernameError {
     Relay(#[from] RequestError),
 }
 
+/// Setting the relay CA failed.
+#[derive(Debug, Error)]
+pub enum SetRelayCaError {
+    /// The file is not a usable PEM CA certificate.
+    #[error(transparent)]
+    Ca(#[from] RelayCaError),
+    /// Local state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
 /// Saving the privacy settings failed.
 #[derive(Debug, Error)]
 pub enum SavePrivacyError {
@@ -75,12 +99,56 @@ pub enum SavePrivacyError {
 pub struct Client {
     pub(crate) store: Store,
     pub(crate) url: String,
-    pub(crate) timeout: Duration,
+    /// Timeouts, keep-alive, and trust for a wss:// relay (`tls` is `None` for ws://).
+    pub(crate) opts: ConnectOptions,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) device: u32,
     pub(crate) auth: Option<RelayConnection>,
     pub(crate) pushes: Option<mpsc::UnboundedReceiver<Push>>,
     pub(crate) anon: Option<RelayConnection>,
+    /// Counts installed connections, so news about an older one cannot tear down a newer.
+    pub(crate) generation: u64,
+    /// Set while a lost connection is being restored in the background.
+    pub(crate) reconnect: Option<Reconnecting>,
+    /// When the event pump next checks the signed prekey's age.
+    pub(crate) next_upkeep: Option<tokio::time::Instant>,
+}
+
+/// First delay before reconnecting after a lost connection (full jitter: 0 to this).
+pub const RECONNECT_BASE: Duration = Duration::from_millis(250);
+/// Longest delay between reconnection attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// The two connections of a connected client.
+pub(crate) struct Connections {
+    pub(crate) auth: RelayConnection,
+    pub(crate) pushes: mpsc::UnboundedReceiver<Push>,
+    pub(crate) anon: RelayConnection,
+}
+
+/// A background task retrying the connection with backoff; it sends one result, then ends.
+/// The task runs apart from the pump so a reconnection attempt never holds up
+/// `next_incoming` (which would make it neither bounded by `wait` nor cancel-safe).
+pub(crate) struct Reconnecting {
+    pub(crate) result: mpsc::Receiver<Result<Connections, ConnectError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Reconnecting {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn open_connections(
+    url: &str,
+    identity: &IdentityKeyPair,
+    device: u32,
+    opts: &ConnectOptions,
+) -> Result<Connections, ConnectError> {
+    let (auth, pushes) = RelayConnection::authenticated(url, identity, device, opts).await?;
+    let anon = RelayConnection::anonymous(url, opts).await?;
+    Ok(Connections { auth, pushes, anon })
 }
 
 impl std::fmt::Debug for Client {
@@ -112,15 +180,23 @@ impl Client {
         };
         store.put_setting(keys::RELAY, relay_url.as_bytes())?;
         store.delete_expired(now_ms())?;
+        let tls = relay_tls(relay_url, store.setting(keys::RELAY_CA)?.as_deref())
+            .map_err(|_| StateError::corrupt())?;
         Ok(Self {
             store,
             url: relay_url.to_owned(),
-            timeout: crate::relay::DEFAULT_REQUEST_TIMEOUT,
+            opts: ConnectOptions {
+                tls,
+                ..ConnectOptions::default()
+            },
             identity,
             device,
             auth: None,
             pushes: None,
             anon: None,
+            generation: 0,
+            reconnect: None,
+            next_upkeep: None,
         })
     }
 
@@ -142,6 +218,31 @@ impl Client {
     /// The relay address.
     pub fn relay_url(&self) -> &str {
         &self.url
+    }
+
+    /// Trusts `ca_pem` (PEM, one or more CA certificates), in addition to the OS trust store,
+    /// for this profile's wss:// relay, and remembers it in the profile (`None` forgets it).
+    /// Takes effect on the next connection.
+    pub fn set_relay_ca(&mut self, ca_pem: Option<&[u8]>) -> Result<(), SetRelayCaError> {
+        let tls = relay_tls(&self.url, ca_pem)?;
+        match ca_pem {
+            Some(pem) => self.store.put_setting(keys::RELAY_CA, pem),
+            None => self.store.delete_setting(keys::RELAY_CA).map(|_| ()),
+        }
+        .map_err(StateError::from)?;
+        self.opts.tls = tls;
+        Ok(())
+    }
+
+    /// Sets the keep-alive ping interval (default 25 s) for connections opened from now on;
+    /// a connection silent for 2.5 intervals is treated as lost and reconnected.
+    pub fn set_keepalive(&mut self, interval: Duration) {
+        self.opts.keepalive = interval;
+    }
+
+    /// Whether the profile trusts an extra CA for its relay.
+    pub fn has_relay_ca(&self) -> Result<bool, StateError> {
+        Ok(self.store.setting(keys::RELAY_CA)?.is_some())
     }
 
     /// The username this account claimed, if any.
@@ -176,51 +277,110 @@ impl Client {
         Ok(())
     }
 
-    /// Whether the authenticated connection is up.
+    /// Whether the authenticated connection is up. While it is down after having been up,
+    /// the event pump reconnects by itself (see [`next_incoming`](Self::next_incoming)).
     pub fn is_connected(&self) -> bool {
         self.auth.as_ref().is_some_and(RelayConnection::is_open)
     }
 
     /// Connects (authenticated + anonymous), retrying with exponential backoff and jitter up
-    /// to `attempts` times.
+    /// to `attempts` times. From then on a dropped connection is restored by the event pump
+    /// until [`disconnect`](Self::disconnect).
     pub async fn connect(&mut self, attempts: u32) -> Result<(), ConnectError> {
         self.disconnect();
         let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let (url, identity, device, timeout) =
-            (&self.url, &self.identity, self.device, self.timeout);
-        let (conn, pushes) = with_backoff(backoff.clone(), attempts, || {
-            RelayConnection::authenticated(url, identity, device, timeout)
+        let (url, identity, device, opts) = (&self.url, &self.identity, self.device, &self.opts);
+        let (auth, pushes) = with_backoff(backoff.clone(), attempts, || {
+            RelayConnection::authenticated(url, identity, device, opts)
         })
         .await?;
-        let anon = with_backoff(backoff, attempts, || {
-            RelayConnection::anonymous(url, timeout)
-        })
-        .await?;
-        self.auth = Some(conn);
-        self.pushes = Some(pushes);
-        self.anon = Some(anon);
+        let anon =
+            with_backoff(backoff, attempts, || RelayConnection::anonymous(url, opts)).await?;
+        self.install(Connections { auth, pushes, anon });
+        self.upkeep().await;
         Ok(())
     }
 
-    /// Drops both connections.
+    /// Rotates the signed prekey if due and deletes retired ones past their grace period
+    /// (crate::rotation); schedules the next check. A failure is only logged: the key stays
+    /// valid and the next connect or hourly check tries again.
+    pub(crate) async fn upkeep(&mut self) {
+        self.next_upkeep = Some(tokio::time::Instant::now() + crate::rotation::CHECK_EVERY);
+        match self.maintain_signed_prekey().await {
+            Ok(Some(_)) => tracing::info!("signed prekey rotated"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "signed prekey upkeep failed"),
+        }
+    }
+
+    pub(crate) fn install(&mut self, c: Connections) {
+        self.generation = self.generation.wrapping_add(1);
+        self.auth = Some(c.auth);
+        self.pushes = Some(c.pushes);
+        self.anon = Some(c.anon);
+    }
+
+    /// Drops both connections and stops any automatic reconnection.
     pub fn disconnect(&mut self) {
+        self.reconnect = None;
         self.auth = None;
         self.pushes = None;
         self.anon = None;
     }
 
-    pub(crate) async fn auth_request(&self, r: Request) -> Result<Response, RequestError> {
-        match &self.auth {
-            Some(c) => c.request(r).await,
-            None => Err(RequestError::Closed),
+    /// Drops the dead connections and starts restoring them in the background: attempts
+    /// wait a random time up to 250 ms doubling to 30 s ([`RECONNECT_BASE`],
+    /// [`RECONNECT_MAX`]); every loss starts the backoff over.
+    pub(crate) fn start_reconnect(&mut self) {
+        self.auth = None;
+        self.pushes = None;
+        self.anon = None;
+        let (tx, result) = mpsc::channel(1);
+        let (url, identity, device, opts) = (
+            self.url.clone(),
+            self.identity.clone(),
+            self.device,
+            self.opts.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_MAX);
+            loop {
+                tokio::time::sleep(backoff.next_delay()).await;
+                let outcome = open_connections(&url, &identity, device, &opts).await;
+                let permanent = outcome.as_ref().is_err_and(ConnectError::is_permanent);
+                match outcome {
+                    Err(e) if !permanent => {
+                        tracing::debug!(error = %e, "reconnection attempt failed");
+                    }
+                    done => {
+                        let _ = tx.send(done).await;
+                        return;
+                    }
+                }
+            }
+        });
+        self.reconnect = Some(Reconnecting { result, task });
+    }
+
+    /// Sends a request on the authenticated connection. Not an `async fn` on purpose: the
+    /// future borrows only the connection, never the whole `Client`, whose database is not
+    /// `Sync`; so the engine's futures stay `Send` and the desktop app can spawn them.
+    pub(crate) fn auth_request(
+        &self,
+        r: Request,
+    ) -> impl Future<Output = Result<Response, RequestError>> + Send + use<'_> {
+        let conn = self.auth.as_ref();
+        async move {
+            match conn {
+                Some(c) => c.request(r).await,
+                None => Err(RequestError::Closed),
+            }
         }
     }
 
     pub(crate) async fn anon_request(&mut self, r: Request) -> Result<Response, RequestError> {
         if !self.anon.as_ref().is_some_and(RelayConnection::is_open) {
-            self.anon = RelayConnection::anonymous(&self.url, self.timeout)
-                .await
-                .ok();
+            self.anon = RelayConnection::anonymous(&self.url, &self.opts).await.ok();
         }
         match &self.anon {
             Some(c) => c.request(r).await,
@@ -301,13 +461,19 @@ impl Client {
     }
 
     /// Asks the relay how many one-time prekeys are left: `(x25519, ml_kem)`.
-    pub async fn prekey_count(&self) -> Result<(u32, u32), SetupError> {
-        match self.auth_request(Request::PrekeyCount).await? {
-            Response::PrekeyCount {
-                one_time,
-                one_time_kem,
-            } => Ok((one_time, one_time_kem)),
-            _ => Err(SetupError::Relay(RequestError::UnexpectedResponse)),
+    pub fn prekey_count(
+        &self,
+    ) -> impl Future<Output = Result<(u32, u32), SetupError>> + Send + use<'_> {
+        // Borrows only the connection (see `auth_request`).
+        let request = self.auth_request(Request::PrekeyCount);
+        async move {
+            match request.await? {
+                Response::PrekeyCount {
+                    one_time,
+                    one_time_kem,
+                } => Ok((one_time, one_time_kem)),
+                _ => Err(SetupError::Relay(RequestError::UnexpectedResponse)),
+            }
         }
     }
 
@@ -319,27 +485,6 @@ impl Client {
             KEM_TARGET.saturating_sub(kem),
         )
         .await
-    }
-
-    /// Generates and uploads a new signed prekey. Previous ones stay in the profile so
-    /// session starts made against them still work. Returns the new id.
-    pub async fn rotate_signed_prekey(&mut self) -> Result<u32, SetupError> {
-        if self.auth.is_none() {
-            return Err(SetupError::NotConnected);
-        }
-        let id = state::allocate_prekey_ids(&mut self.store, 1)?;
-        let spk = SignedPreKeySecret::generate(&mut OsRng, &self.identity, id);
-        self.auth_request(Request::UploadSignedPrekey(wire::Prekey {
-            id,
-            bytes: encode_signed(&spk.public()),
-        }))
-        .await?;
-        let now = now_ms();
-        self.store.atomically(|s| {
-            s.put_prekey(PrekeyKind::Signed, id, &spk.to_bytes(), now)?;
-            state::put_u32(s, keys::SIGNED_PREKEY, id)
-        })?;
-        Ok(id)
     }
 
     /// Claims `username`. With a PIN, the stretched verifier is sent (needed to take over a

@@ -15,15 +15,18 @@ pub mod privacy;
 pub mod qr_image;
 pub mod receive;
 pub mod relay;
+pub mod rotation;
 pub mod send;
 pub mod state;
 
 pub use contacts::{Added, ContactError, VerifyError, account_hex, parse_account_hex};
 pub use content::{ClientMessageId, Content};
-pub use engine::{Client, SavePrivacyError, SetupError, UsernameError};
+pub use engine::{Client, SavePrivacyError, SetRelayCaError, SetupError, UsernameError};
 pub use privacy::PrivacySettings;
 pub use receive::{Event, Incoming, ReceiveError};
-pub use relay::{Backoff, ConnectError, RelayConnection, RequestError};
+pub use relay::{
+    Backoff, ConnectError, ConnectOptions, RelayCaError, RelayConnection, RelayTls, RequestError,
+};
 pub use send::SendError;
 pub use state::StateError;
 

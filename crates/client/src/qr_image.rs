@@ -7,10 +7,14 @@
 //! * [`encode_png`]: black on white, medium error correction, a quiet zone of
 //!   [`QUIET_ZONE_MODULES`] modules and [`MODULE_PX`] pixels per module, as a 1-bit
 //!   greyscale PNG.
-//! * [`decode_png`], [`decode_image_file`] and [`decode_luma`] (a raw greyscale camera frame)
-//!   find and read a code. PNG of any colour type and bit depth is accepted; transparent
-//!   pixels are read as if on white. Inputs are bounded before decoding: at most
-//!   [`MAX_FILE_BYTES`] of file and [`MAX_DIMENSION`] pixels per side.
+//! * [`decode_image`] (PNG or JPEG bytes, e.g. from a file picker or the clipboard),
+//!   [`decode_image_file`], [`decode_png`] and [`decode_luma`] (a raw greyscale camera frame)
+//!   find and read a code. The format is told by its magic bytes, never by a file name. PNG
+//!   of any colour type and bit depth is accepted, transparent pixels read as if on white;
+//!   baseline and progressive JPEG (greyscale or colour) is decoded straight to greyscale.
+//!   Inputs are bounded before decoding, against decompression bombs: at most
+//!   [`MAX_FILE_BYTES`] of file, and the header's [`MAX_DIMENSION`] pixels per side is
+//!   checked before any pixel buffer is allocated.
 //!
 //! Errors never contain the payload, the image or the file's path.
 
@@ -35,6 +39,8 @@ pub const MAX_DIMENSION: u32 = 8192;
 pub const MAX_FILE_BYTES: u64 = 20 * 1000 * 1000;
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+/// JPEG start-of-image marker followed by the first marker's 0xFF.
+const JPEG_SIGNATURE: &[u8] = &[0xFF, 0xD8, 0xFF];
 
 /// Why [`encode_png`] failed.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +71,11 @@ pub enum QrDecodeError {
     /// Zero width or height, or a pixel buffer whose length is not width × height.
     #[error("image dimensions do not match its pixels")]
     BadDimensions,
-    /// Not a PNG image.
-    #[error("unsupported image format; use PNG")]
+    /// Neither PNG nor JPEG (or, for [`decode_png`], not PNG).
+    #[error("unsupported image format; use PNG or JPEG")]
     UnsupportedFormat,
-    /// A PNG that could not be decoded.
-    #[error("image is damaged or not a valid PNG")]
+    /// A PNG or JPEG that could not be decoded.
+    #[error("image is damaged or not a valid PNG or JPEG")]
     InvalidImage,
     /// No QR code was found in the image.
     #[error("no QR code found")]
@@ -245,7 +251,48 @@ fn png_to_luma(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), QrDecodeError> {
     Ok((info.width, info.height, luma))
 }
 
-/// Reads the first QR code found in a PNG image.
+/// Decodes a JPEG into 8-bit greyscale, checking the header's dimensions before decoding.
+fn jpeg_to_luma(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), QrDecodeError> {
+    use zune_jpeg::JpegDecoder;
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+
+    // The decoder's own limits would fail with a generic error; ours gives ImageTooLarge.
+    let options = DecoderOptions::default()
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX))
+        .jpeg_set_out_colorspace(ColorSpace::Luma);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder
+        .decode_headers()
+        .map_err(|_| QrDecodeError::InvalidImage)?;
+    let info = decoder.info().ok_or(QrDecodeError::InvalidImage)?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_dimensions(width, height)?;
+    let luma = decoder.decode().map_err(|_| QrDecodeError::InvalidImage)?;
+    let pixels = usize::from(info.width) * usize::from(info.height);
+    if luma.len() != pixels {
+        return Err(QrDecodeError::InvalidImage);
+    }
+    Ok((width, height, luma))
+}
+
+/// Reads the first QR code found in a PNG or JPEG image, told apart by their magic bytes.
+/// Anything else is [`QrDecodeError::UnsupportedFormat`].
+pub fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, QrDecodeError> {
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FILE_BYTES {
+        return Err(QrDecodeError::FileTooLarge);
+    }
+    let (width, height, luma) = if bytes.starts_with(JPEG_SIGNATURE) {
+        jpeg_to_luma(bytes)?
+    } else {
+        png_to_luma(bytes)?
+    };
+    decode_luma(width, height, &luma)
+}
+
+/// Reads the first QR code found in a PNG image (only PNG; see [`decode_image`]).
 pub fn decode_png(bytes: &[u8]) -> Result<Vec<u8>, QrDecodeError> {
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FILE_BYTES {
         return Err(QrDecodeError::FileTooLarge);
@@ -254,8 +301,8 @@ pub fn decode_png(bytes: &[u8]) -> Result<Vec<u8>, QrDecodeError> {
     decode_luma(width, height, &luma)
 }
 
-/// Reads the first QR code found in a PNG file, refusing files over [`MAX_FILE_BYTES`]
-/// before reading them.
+/// Reads the first QR code found in a PNG or JPEG file ([`decode_image`]), refusing files
+/// over [`MAX_FILE_BYTES`] before reading them.
 pub fn decode_image_file(path: &Path) -> Result<Vec<u8>, QrDecodeError> {
     let file = std::fs::File::open(path).map_err(|e| QrDecodeError::Io(e.kind()))?;
     let len = file
@@ -270,7 +317,7 @@ pub fn decode_image_file(path: &Path) -> Result<Vec<u8>, QrDecodeError> {
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| QrDecodeError::Io(e.kind()))?;
-    decode_png(&bytes)
+    decode_image(&bytes)
 }
 
 #[cfg(test)]
@@ -520,6 +567,124 @@ mod tests {
             Err(QrDecodeError::Io(std::io::ErrorKind::NotFound))
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `luma` (as from [`png_to_luma`]) as a JPEG: greyscale, or colour with the dark
+    /// modules dark blue on a beige background.
+    fn to_jpeg(w: u32, h: u32, luma: &[u8], quality: u8, colour: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+        if colour {
+            let rgb: Vec<u8> = luma
+                .iter()
+                .flat_map(|&l| {
+                    if l < 128 {
+                        [20, 30, 90]
+                    } else {
+                        [240, 225, 190]
+                    }
+                })
+                .collect();
+            encoder
+                .encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+        } else {
+            encoder
+                .encode(luma, w as u16, h as u16, jpeg_encoder::ColorType::Luma)
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn jpeg_images_decode_like_png() {
+        let payload = test_bytes(150, 21);
+        let (w, h, luma) = png_to_luma(&encode_png(&payload).unwrap()).unwrap();
+        for (quality, colour) in [(90, false), (50, false), (85, true), (40, true)] {
+            let jpeg = to_jpeg(w, h, &luma, quality, colour);
+            assert!(jpeg.starts_with(JPEG_SIGNATURE));
+            assert_eq!(
+                decode_image(&jpeg).unwrap(),
+                payload,
+                "quality {quality} colour {colour}"
+            );
+            // decode_png stays PNG-only.
+            assert_eq!(decode_png(&jpeg), Err(QrDecodeError::UnsupportedFormat));
+        }
+        assert_eq!(
+            decode_image(&encode_png(&payload).unwrap()).unwrap(),
+            payload
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("code.jpg");
+        std::fs::write(&path, to_jpeg(w, h, &luma, 80, true)).unwrap();
+        assert_eq!(decode_image_file(&path).unwrap(), payload);
+    }
+
+    /// A photo-like frame: the code small in a larger picture, uneven lighting, sensor
+    /// noise, colour, strong JPEG compression.
+    #[test]
+    fn noisy_photo_like_jpeg_decodes() {
+        let payload = test_bytes(120, 31);
+        let (w, h, luma) = png_to_luma(&encode_png(&payload).unwrap()).unwrap();
+        let (pw, ph) = (w as usize + 300, h as usize + 200);
+        let noise = test_bytes(pw * ph, 32);
+        let mut photo = vec![0u8; pw * ph];
+        for y in 0..ph {
+            for x in 0..pw {
+                let (cx, cy) = (x.wrapping_sub(170), y.wrapping_sub(90));
+                let base = if cx < w as usize && cy < h as usize {
+                    luma[cy * w as usize + cx]
+                } else {
+                    200
+                };
+                // Dark modules stay dark, light ones dim towards one corner; ±24 noise.
+                let shade = 255 - (x + y) * 90 / (pw + ph);
+                let v =
+                    i32::from(base) * shade as i32 / 255 + i32::from(noise[y * pw + x] % 49) - 24;
+                photo[y * pw + x] = v.clamp(0, 255) as u8;
+            }
+        }
+        let jpeg = to_jpeg(pw as u32, ph as u32, &photo, 35, true);
+        assert_eq!(decode_image(&jpeg).unwrap(), payload);
+    }
+
+    #[test]
+    fn bad_and_oversized_jpegs_are_refused() {
+        assert_eq!(decode_image(b""), Err(QrDecodeError::UnsupportedFormat));
+        assert_eq!(
+            decode_image(b"GIF89a\x01\x00\x01\x00"),
+            Err(QrDecodeError::UnsupportedFormat)
+        );
+        assert_eq!(
+            decode_image(b"RIFF\0\0\0\0WEBPVP8 "),
+            Err(QrDecodeError::UnsupportedFormat)
+        );
+        let (w, h, luma) = png_to_luma(&encode_png(b"jpeg").unwrap()).unwrap();
+        let jpeg = to_jpeg(w, h, &luma, 80, false);
+        assert_eq!(decode_image(&jpeg[..20]), Err(QrDecodeError::InvalidImage));
+        assert_eq!(
+            decode_image(&[0xFF, 0xD8, 0xFF, 0x00, 0x12, 0x34]),
+            Err(QrDecodeError::InvalidImage)
+        );
+        // A tiny file whose header claims more than MAX_DIMENSION pixels across: refused
+        // from the header, before the frame is decoded.
+        let wide = to_jpeg(
+            MAX_DIMENSION + 1,
+            1,
+            &vec![255; MAX_DIMENSION as usize + 1],
+            50,
+            false,
+        );
+        assert!(wide.len() < 10_000);
+        assert_eq!(decode_image(&wide), Err(QrDecodeError::ImageTooLarge));
+        let mut huge = jpeg.clone();
+        huge.resize(MAX_FILE_BYTES as usize + 1, 0);
+        assert_eq!(decode_image(&huge), Err(QrDecodeError::FileTooLarge));
+        // Blank JPEG: decodes, no code in it.
+        let blank = to_jpeg(64, 64, &[255; 64 * 64], 80, false);
+        assert_eq!(decode_image(&blank), Err(QrDecodeError::NoQrCode));
     }
 
     #[test]

@@ -16,11 +16,13 @@ use sotto_store::{
     Contact, DeliveryState, Direction, MessageRequest, NewMessage, PrekeyKind, Verification,
 };
 use thiserror::Error;
+use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::content::{ClientMessageId, Content};
-use crate::engine::{Client, PRIMARY_DEVICE, SetupError};
+use crate::engine::{Client, Connections, PRIMARY_DEVICE, SetupError};
 use crate::privacy::MessageRequests;
+use crate::relay::ConnectError;
 use crate::state::{StateError, db_account, db_address, now_ms, relay_id_bytes};
 
 /// Receiving failed; nothing was acknowledged.
@@ -29,9 +31,13 @@ pub enum ReceiveError {
     /// Local state failed (the envelope will be redelivered).
     #[error(transparent)]
     State(#[from] StateError),
-    /// Not connected, or the connection dropped.
+    /// Not connected: [`Client::connect`] was never called or [`Client::disconnect`] was.
     #[error("not connected")]
     NotConnected,
+    /// Reconnecting after a lost connection failed for good (the relay refused this
+    /// account, or its certificate is no longer trusted); automatic reconnection stopped.
+    #[error("reconnecting failed: {0}")]
+    Reconnect(ConnectError),
 }
 
 impl From<sotto_store::QueryError> for ReceiveError {
@@ -101,6 +107,11 @@ pub enum Event {
     /// The relay reported low prekey stock but the upload failed (connection lost); call
     /// [`Client::top_up_prekeys`] after reconnecting.
     PrekeysTopUpFailed,
+    /// The authenticated connection dropped; the pump is reconnecting in the background
+    /// ([`Client::is_connected`] is false until [`Event::Reconnected`]).
+    ConnectionLost,
+    /// The connection is back; queued messages were flushed and prekeys topped up.
+    Reconnected,
 }
 
 /// Something [`Client::next_incoming`] picked up for [`Client::process`] to handle. Opaque;
@@ -110,7 +121,12 @@ pub struct Incoming(Kind);
 enum Kind {
     Push(Push),
     ExpiryDue,
-    Closed,
+    /// The push stream of connection number `generation` ended.
+    Closed(u64),
+    /// The background reconnection finished.
+    Reconnected(Box<Result<Connections, ConnectError>>),
+    /// Time for the hourly signed-prekey check.
+    Upkeep,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -121,7 +137,9 @@ impl std::fmt::Debug for Incoming {
             Kind::Push(Push::PrekeysLow { .. }) => "PrekeysLow",
             Kind::Push(Push::Challenge { .. }) => "Challenge",
             Kind::ExpiryDue => "ExpiryDue",
-            Kind::Closed => "Closed",
+            Kind::Closed(_) => "Closed",
+            Kind::Reconnected(_) => "Reconnected",
+            Kind::Upkeep => "Upkeep",
         };
         f.debug_tuple("Incoming").field(&kind).finish()
     }
@@ -188,8 +206,15 @@ impl Client {
     }
 
     /// Waits up to `wait` for the next thing the pump has to handle: a relay push, a
-    /// disappearing message whose time ran out, or the connection closing. `Ok(None)` on
-    /// timeout. Pass what it returns to [`process`](Self::process).
+    /// disappearing message whose time ran out, the connection closing or coming back, or
+    /// the hourly signed-prekey check (crate::rotation).
+    /// `Ok(None)` on timeout. Pass what it returns to [`process`](Self::process).
+    ///
+    /// Once [`connect`](Self::connect) succeeded, a lost connection is restored by a
+    /// background task (backoff with jitter, 250 ms doubling to 30 s); this call never waits
+    /// longer than `wait` for it, and [`process`](Self::process) reports
+    /// [`Event::ConnectionLost`] and [`Event::Reconnected`]. `Err(NotConnected)` only when
+    /// not connected at all (never connected, or after [`disconnect`](Self::disconnect)).
     ///
     /// **Cancel-safe.** It only awaits the push channel and a timer and changes nothing in
     /// the profile or the connection, so it can be a branch of `tokio::select!`: if another
@@ -209,12 +234,33 @@ impl Client {
             )),
             None => wait,
         };
-        let pushes = self.pushes.as_mut().ok_or(ReceiveError::NotConnected)?;
-        Ok(match tokio::time::timeout(wait, pushes.recv()).await {
-            Err(_) => self.expiry_due()?.then_some(Incoming(Kind::ExpiryDue)),
-            Ok(None) => Some(Incoming(Kind::Closed)),
-            Ok(Some(p)) => Some(Incoming(Kind::Push(p))),
-        })
+        let generation = self.generation;
+        let upkeep_at = self.next_upkeep;
+        if let Some(pushes) = self.pushes.as_mut() {
+            let upkeep_in = upkeep_at.map(|at| at.saturating_duration_since(Instant::now()));
+            if upkeep_in.is_some_and(|d| d.is_zero()) {
+                return Ok(Some(Incoming(Kind::Upkeep)));
+            }
+            let wait = upkeep_in.map_or(wait, |d| wait.min(d));
+            return Ok(match tokio::time::timeout(wait, pushes.recv()).await {
+                Err(_) if self.expiry_due()? => Some(Incoming(Kind::ExpiryDue)),
+                Err(_) => upkeep_at
+                    .is_some_and(|at| at <= Instant::now())
+                    .then_some(Incoming(Kind::Upkeep)),
+                Ok(None) => Some(Incoming(Kind::Closed(generation))),
+                Ok(Some(p)) => Some(Incoming(Kind::Push(p))),
+            });
+        }
+        let reconnect = self.reconnect.as_mut().ok_or(ReceiveError::NotConnected)?;
+        Ok(
+            match tokio::time::timeout(wait, reconnect.result.recv()).await {
+                Err(_) => self.expiry_due()?.then_some(Incoming(Kind::ExpiryDue)),
+                // The task ended without a result (it cannot, short of a bug): start over.
+                Ok(outcome) => Some(Incoming(Kind::Reconnected(Box::new(
+                    outcome.unwrap_or(Err(ConnectError::Closed)),
+                )))),
+            },
+        )
     }
 
     /// Handles what [`next_incoming`](Self::next_incoming) returned: decrypts and commits an
@@ -232,9 +278,19 @@ impl Client {
                 let expired = self.expire_due()?;
                 return Ok((!expired.is_empty()).then_some(Event::Expired { messages: expired }));
             }
-            Kind::Closed => {
-                self.disconnect();
-                return Err(ReceiveError::NotConnected);
+            Kind::Closed(generation) => {
+                // Stale news (the caller reconnected or disconnected meanwhile) changes nothing.
+                if generation != self.generation || self.pushes.is_none() {
+                    return Ok(None);
+                }
+                tracing::info!("relay connection lost; reconnecting");
+                self.start_reconnect();
+                return Ok(Some(Event::ConnectionLost));
+            }
+            Kind::Reconnected(outcome) => return self.reconnected(*outcome).await,
+            Kind::Upkeep => {
+                self.upkeep().await;
+                return Ok(None);
             }
         };
         match push {
@@ -262,6 +318,41 @@ impl Client {
         match self.next_incoming(wait).await? {
             Some(incoming) => self.process(incoming).await,
             None => Ok(None),
+        }
+    }
+
+    async fn reconnected(
+        &mut self,
+        outcome: Result<Connections, ConnectError>,
+    ) -> Result<Option<Event>, ReceiveError> {
+        if self.reconnect.is_none() {
+            // `connect` or `disconnect` was called meanwhile; drop the late connections.
+            return Ok(None);
+        }
+        match outcome {
+            Ok(c) => {
+                self.reconnect = None;
+                self.install(c);
+                tracing::info!("relay connection restored");
+                // Best effort: what fails here is retried by the next flush or top-up.
+                match self.flush_outbox().await {
+                    Ok(n) => tracing::debug!(sent = n, "outbox flushed after reconnecting"),
+                    Err(e) => tracing::warn!(error = %e, "outbox not flushed after reconnecting"),
+                }
+                if let Err(e) = self.top_up_prekeys().await {
+                    tracing::warn!(error = %e, "prekey top-up after reconnecting failed");
+                }
+                self.upkeep().await;
+                Ok(Some(Event::Reconnected))
+            }
+            Err(e) if e.is_permanent() => {
+                self.reconnect = None;
+                Err(ReceiveError::Reconnect(e))
+            }
+            Err(_) => {
+                self.start_reconnect();
+                Ok(None)
+            }
         }
     }
 

@@ -33,8 +33,14 @@ pub(crate) mod keys {
     pub const DEVICE: &str = "client.device";
     pub const NEXT_PREKEY_ID: &str = "client.next_prekey_id";
     pub const SIGNED_PREKEY: &str = "client.signed_prekey";
+    /// When the current signed prekey was made (i64 milliseconds).
+    pub const SIGNED_PREKEY_AT: &str = "client.signed_prekey_at";
+    /// Replaced signed prekeys still kept: (u32 id, i64 retired-at ms) records.
+    pub const SIGNED_PREKEY_RETIRED: &str = "client.signed_prekey_retired";
     pub const USERNAME: &str = "client.username";
     pub const RELAY: &str = "client.relay";
+    /// PEM CA certificates trusted for a wss:// relay besides the OS trust store.
+    pub const RELAY_CA: &str = "client.relay_ca";
     pub const PRIVACY: &str = "client.privacy";
 }
 

@@ -9,7 +9,9 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use relay_process::Relay;
-use sotto_client::{Added, Client, Event, RequestError, SendError, UsernameError};
+use sotto_client::{
+    Added, Client, ConnectError, Event, ReceiveError, RequestError, SendError, UsernameError,
+};
 use sotto_relay_wire::ErrorCode;
 use sotto_store::{
     AccountId, DeliveryState, Direction, KdfParams, KeyProtection, MessageRequest, Passphrase,
@@ -530,4 +532,334 @@ async fn next_incoming_is_cancel_safe_in_select() {
     assert!(cancelled > 0, "the receive was never cancelled");
     assert_eq!(texts(&bob, &alice_id), sent, "{events:?}");
     assert!(!events.contains(&Event::Duplicate), "{events:?}");
+}
+
+/// The relay is SIGKILLed and restarted on the same port and data directory: both pumps
+/// report the loss, never wait longer than asked while the relay is down, reconnect by
+/// themselves, and the message queued during the outage goes out and arrives.
+#[tokio::test]
+async fn pump_reconnects_by_itself_and_flushes_the_outbox() {
+    let mut relay = Relay::start("reconnect", &[]);
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let mut bob = setup(&relay.url, "bob", None).await;
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    let alice_id = id_of(&alice);
+    alice.send_text(&bob_id, "before").await.unwrap();
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    assert!(alice.is_connected() && bob.is_connected());
+
+    relay.kill();
+    wait_for(&mut bob, |e| *e == Event::ConnectionLost).await;
+    wait_for(&mut alice, |e| *e == Event::ConnectionLost).await;
+    assert!(!alice.is_connected() && !bob.is_connected());
+    let err = alice
+        .send_text(&bob_id, "queued offline")
+        .await
+        .unwrap_err();
+    assert!(err.is_queued(), "{err:?}");
+    assert_eq!(alice.queued().unwrap(), 1);
+    // While the relay is down the pump keeps trying in the background but returns in time.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        assert_eq!(
+            bob.next_event(Duration::from_millis(300)).await.unwrap(),
+            None
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    relay.restart();
+    let (mut alice_events, mut bob_events) = (Vec::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while (texts(&bob, &alice_id).len() < 2 || !alice_events.contains(&Event::Reconnected))
+        && tokio::time::Instant::now() < deadline
+    {
+        alice_events.extend(alice.next_event(Duration::from_millis(200)).await.unwrap());
+        bob_events.extend(bob.next_event(Duration::from_millis(200)).await.unwrap());
+    }
+    assert!(
+        alice_events.contains(&Event::Reconnected),
+        "{alice_events:?}"
+    );
+    assert!(bob_events.contains(&Event::Reconnected), "{bob_events:?}");
+    assert!(alice.is_connected() && bob.is_connected());
+    assert_eq!(alice.queued().unwrap(), 0);
+    assert_eq!(texts(&bob, &alice_id), ["before", "queued offline"]);
+    // The restored connections carry traffic both ways.
+    bob.add_contact("alice").await.unwrap();
+    bob.send_text(&alice_id, "back").await.unwrap();
+    wait_for(&mut alice, |e| matches!(e, Event::Message { .. })).await;
+
+    // After an explicit disconnect nothing reconnects by itself.
+    bob.disconnect();
+    assert!(matches!(
+        bob.next_event(Duration::from_millis(100)).await,
+        Err(ReceiveError::NotConnected)
+    ));
+}
+
+/// Scheduled rotation with an explicit clock: not due at once, due after seven days; a
+/// session started from the bundle fetched before the rotation still opens; the old private
+/// key is deleted thirty days after it was replaced, after which a session start against it
+/// is dropped.
+#[tokio::test]
+async fn signed_prekey_rotates_when_due_and_old_one_is_kept_for_the_grace_period() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let relay = Relay::start("rotation", &[]);
+    let mut bob = setup(&relay.url, "bob", None).await;
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let mut carol = setup(&relay.url, "carol", None).await;
+    let mut dave = setup(&relay.url, "dave", None).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let old = bob.store().prekey_ids(PrekeyKind::Signed).unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(
+        bob.maintain_signed_prekey_at(now + DAY).await.unwrap(),
+        None
+    );
+
+    // Alice and Dave fetch Bob's bundle (the old signed prekey) but send nothing yet.
+    let bob_for_alice = alice.add_contact("bob").await.unwrap().contact;
+    let bob_for_dave = dave.add_contact("bob").await.unwrap().contact;
+    let new = bob
+        .maintain_signed_prekey_at(now + 8 * DAY)
+        .await
+        .unwrap()
+        .expect("rotation due after a week");
+    assert_eq!(
+        bob.store().prekey_ids(PrekeyKind::Signed).unwrap(),
+        [old[0], new]
+    );
+    // The new key's age counts from its rotation.
+    assert_eq!(
+        bob.maintain_signed_prekey_at(now + 9 * DAY).await.unwrap(),
+        None
+    );
+
+    alice.send_text(&bob_for_alice, "old spk").await.unwrap();
+    let bob_for_carol = carol.add_contact("bob").await.unwrap().contact;
+    carol.send_text(&bob_for_carol, "new spk").await.unwrap();
+    let (alice_id, carol_id, dave_id) = (id_of(&alice), id_of(&carol), id_of(&dave));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while (texts(&bob, &alice_id).is_empty() || texts(&bob, &carol_id).is_empty())
+        && tokio::time::Instant::now() < deadline
+    {
+        bob.next_event(Duration::from_millis(500)).await.unwrap();
+    }
+    assert_eq!(texts(&bob, &alice_id), ["old spk"]);
+    assert_eq!(texts(&bob, &carol_id), ["new spk"]);
+
+    // 30 days after the rotation the old private key goes (and the current one, 30 days old
+    // by then, rotates again); Dave's late session start against it can no longer be opened.
+    let newer = bob
+        .maintain_signed_prekey_at(now + 38 * DAY)
+        .await
+        .unwrap()
+        .expect("rotation due again");
+    assert_eq!(
+        bob.store().prekey_ids(PrekeyKind::Signed).unwrap(),
+        [new, newer]
+    );
+    dave.send_text(&bob_for_dave, "too late").await.unwrap();
+    wait_for(&mut bob, |e| *e == Event::Dropped).await;
+    assert!(texts(&bob, &dave_id).is_empty());
+    // The established session with Alice is unaffected.
+    alice.send_text(&bob_for_alice, "still here").await.unwrap();
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    assert_eq!(texts(&bob, &alice_id), ["old spk", "still here"]);
+}
+
+/// A test CA and a certificate for `localhost` it signed, written as PEM files the relay
+/// reads. Returns the CA's PEM and the certificate and key paths.
+fn tls_files(dir: &std::path::Path, ca_name: &str) -> (Vec<u8>, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, ca_name);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (
+        ca.pem().into_bytes(),
+        cert_path.to_str().unwrap().to_owned(),
+        key_path.to_str().unwrap().to_owned(),
+    )
+}
+
+/// Over wss:// with the relay's CA stored in the profile: register, chat, and the CA
+/// survives reopening the profile. Without it, or with another CA, connecting fails at once
+/// with `UntrustedCertificate` (no retries).
+#[tokio::test]
+async fn wss_relay_with_a_profile_ca_and_untrusted_certificates() {
+    let tls_dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(tls_dir.path(), "Sotto test relay CA");
+    let relay = Relay::start("wss", &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(relay.url.starts_with("wss://127.0.0.1:"), "{}", relay.url);
+    // The certificate names localhost, which the relay accepts as a host to sign.
+    let url = relay.url.replace("127.0.0.1", "localhost");
+
+    async fn setup_tls(url: &str, username: &str, ca: &[u8]) -> Device {
+        let mut c = open(url);
+        c.set_relay_ca(Some(ca)).unwrap();
+        c.connect(3).await.unwrap();
+        c.register().await.unwrap();
+        c.claim_username(username, None).await.unwrap();
+        wait_for(&mut c, |e| *e == Event::QueueDrained).await;
+        c
+    }
+    let mut alice = setup_tls(&url, "alice", &ca).await;
+    let mut bob = setup_tls(&url, "bob", &ca).await;
+    assert!(alice.has_relay_ca().unwrap());
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    alice.send_text(&bob_id, "over tls").await.unwrap();
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    assert_eq!(texts(&bob, &id_of(&alice)), ["over tls"]);
+
+    // Reopened from its database, the profile still trusts the CA.
+    let Device {
+        client,
+        _dir: bob_dir,
+    } = bob;
+    drop(client);
+    let pass = Passphrase::new(Zeroizing::new("pw".to_string()));
+    let store = Store::open_with_passphrase(&bob_dir.path().join("profile"), &pass).unwrap();
+    let mut bob = Client::open(store, &url).unwrap();
+    bob.connect(3).await.unwrap();
+    assert!(bob.is_connected());
+
+    // Only the OS trust store: the test CA is not in it.
+    let mut eve = open(&url);
+    let started = std::time::Instant::now();
+    let err = eve.connect(5).await.unwrap_err();
+    assert!(matches!(err, ConnectError::UntrustedCertificate), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "untrusted must not be retried"
+    );
+    // Another CA of the same name does not help.
+    let other_dir = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = tls_files(other_dir.path(), "Sotto test relay CA");
+    eve.set_relay_ca(Some(&other_ca)).unwrap();
+    let err = eve.connect(1).await.unwrap_err();
+    assert!(matches!(err, ConnectError::UntrustedCertificate), "{err:?}");
+    // Not PEM is refused up front.
+    assert!(eve.set_relay_ca(Some(b"not a certificate")).is_err());
+    // A plain ws:// client cannot talk to the TLS port.
+    let mut plain = open(&url.replace("wss://", "ws://"));
+    assert!(plain.connect(1).await.is_err());
+}
+
+/// A TCP proxy that can be frozen: while frozen it swallows bytes both ways without closing
+/// anything, like a network that vanished under a sleeping laptop.
+async fn freezing_proxy(
+    listener: tokio::net::TcpListener,
+    target: String,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let frozen = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&target).await.unwrap();
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut from, mut to) in [(cr, sw), (sr, cw)].map(|(r, w)| {
+                (
+                    Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    w,
+                )
+            }) {
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = from.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if !flag.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Hold the write half open: a frozen link never says goodbye.
+                    std::future::pending::<()>().await;
+                    drop(to);
+                });
+            }
+        }
+    });
+    frozen
+}
+
+/// With keep-alive pings, an idle healthy connection stays up, and one that goes silent
+/// (no FIN, no RST) is noticed within a few intervals, reported, and restored.
+#[tokio::test]
+async fn silent_connection_death_is_detected_by_keepalive() {
+    use std::sync::atomic::Ordering;
+    // Alice goes through a proxy that will freeze, Bob through one that never does; the
+    // relay accepts both proxies' addresses as the host clients sign.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap().to_string();
+    let bob_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bob_proxy = bob_listener.local_addr().unwrap().to_string();
+    let relay = Relay::start(
+        "keepalive",
+        &["--public-host", &proxy, "--public-host", &bob_proxy],
+    );
+    let target = relay.url.trim_start_matches("ws://").to_owned();
+    let frozen = freezing_proxy(listener, target.clone()).await;
+    freezing_proxy(bob_listener, target).await;
+
+    let mut alice = open(&format!("ws://{proxy}"));
+    alice.set_keepalive(Duration::from_millis(200));
+    alice.connect(3).await.unwrap();
+    alice.register().await.unwrap();
+    alice.claim_username("alice", None).await.unwrap();
+    let mut bob = setup(&format!("ws://{bob_proxy}"), "bob", None).await;
+
+    // Idle for ten intervals: pings are answered, nothing is lost.
+    let mut idle = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < until {
+        idle.extend(alice.next_event(Duration::from_millis(200)).await.unwrap());
+    }
+    assert!(!idle.contains(&Event::ConnectionLost), "{idle:?}");
+    assert!(alice.is_connected());
+
+    frozen.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    wait_for(&mut alice, |e| *e == Event::ConnectionLost).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    frozen.store(false, Ordering::SeqCst);
+    wait_for(&mut alice, |e| *e == Event::Reconnected).await;
+
+    let alice_for_bob = bob.add_contact("alice").await.unwrap().contact;
+    bob.send_text(&alice_for_bob, "after the freeze")
+        .await
+        .unwrap();
+    wait_for(&mut alice, |e| matches!(e, Event::Message { .. })).await;
+    assert_eq!(texts(&alice, &id_of(&bob)), ["after the freeze"]);
 }

@@ -40,7 +40,7 @@ pub fn relay_binary() -> PathBuf {
 /// A running relay process with its data directory.
 pub struct Relay {
     child: Child,
-    /// `ws://127.0.0.1:PORT`.
+    /// `ws://127.0.0.1:PORT` (`wss://` when started with `--tls-cert`).
     pub url: String,
     listen: String,
     data_dir: PathBuf,
@@ -131,6 +131,6 @@ fn try_spawn(data_dir: &Path, listen: &str, extra: &[String]) -> Option<(Child, 
         return None;
     };
     let url = url.trim_end_matches("/v1/websocket").to_owned();
-    let listen = url.trim_start_matches("ws://").to_owned();
+    let listen = url.split_once("://").unwrap().1.to_owned();
     Some((child, url, listen))
 }
