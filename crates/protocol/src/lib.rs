@@ -38,4 +38,4 @@ pub use session::{
     CiphertextMessage, DecryptError, EncryptError, InitiateError, RespondError, ResponderPreKeys,
     Session,
 };
-pub use wire::DecodeError;
+pub use wire::{DecodeError, EncodeError};

@@ -13,11 +13,13 @@ use crate::kem::KEM_CIPHERTEXT_LEN;
 use crate::prekeys::PreKeyId;
 use crate::primitives::{self, NonContributory, hkdf_sha256};
 use crate::ratchet::RatchetMessage;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{Bounded16, DecodeError, EncodeError, Reader, Writer};
 
 /// HKDF info string for PQXDH (Sotto-specific, names the curve, hash and KEM).
 pub const PQXDH_INFO: &[u8] = b"Sotto_PQXDH_X25519_SHA-256_ML-KEM-768_v1";
 const PREKEY_MESSAGE_VERSION: u8 = 0x01;
+/// Length of the session associated data, `Encode(IK_A) || Encode(IK_B)`.
+pub(crate) const SESSION_AD_LEN: usize = 2 * IdentityPublicKey::ENCODED_LEN;
 
 /// The first message(s) of a session, sent until the initiator receives a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +41,11 @@ pub struct PreKeyMessage {
 }
 
 impl PreKeyMessage {
-    /// Wire encoding (see docs/PROTOCOL.md, "PreKeyMessage").
-    pub fn encode(&self) -> Vec<u8> {
-        let inner = self.message.encode();
+    /// Wire encoding (see docs/PROTOCOL.md, "PreKeyMessage"). Fails, rather than producing
+    /// bytes no decoder accepts, if `kem_ciphertext` is not 1088 bytes or the inner message
+    /// does not encode.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let inner = self.message.encode()?;
         let mut w = Writer::with_capacity(1 + 13 + 33 + 32 + KEM_CIPHERTEXT_LEN + inner.len());
         w.u8(PREKEY_MESSAGE_VERSION).u32(self.signed_prekey_id);
         match self.one_time_prekey_id {
@@ -51,9 +55,9 @@ impl PreKeyMessage {
         w.u32(self.kem_prekey_id);
         self.identity.write(&mut w);
         w.bytes(&self.base_key)
-            .bytes(&self.kem_ciphertext)
+            .fixed("KEM ciphertext", &self.kem_ciphertext, KEM_CIPHERTEXT_LEN)?
             .bytes(&inner);
-        w.into_vec()
+        Ok(w.into_vec())
     }
 
     /// Decodes a prekey message.
@@ -86,11 +90,15 @@ impl PreKeyMessage {
 }
 
 /// `AD = Encode(IK_A) || Encode(IK_B)` with A the initiator.
-pub(crate) fn session_ad(initiator: &IdentityPublicKey, responder: &IdentityPublicKey) -> Vec<u8> {
-    let mut ad = Vec::with_capacity(2 * IdentityPublicKey::ENCODED_LEN);
-    ad.extend_from_slice(&initiator.encode());
-    ad.extend_from_slice(&responder.encode());
-    ad
+pub(crate) fn session_ad(
+    initiator: &IdentityPublicKey,
+    responder: &IdentityPublicKey,
+) -> Bounded16 {
+    let mut ad = [0u8; SESSION_AD_LEN];
+    let (a, b) = ad.split_at_mut(IdentityPublicKey::ENCODED_LEN);
+    a.copy_from_slice(&initiator.encode());
+    b.copy_from_slice(&responder.encode());
+    Bounded16::from_array(ad)
 }
 
 /// Combines the DH outputs and KEM secret into SK.

@@ -14,7 +14,7 @@ use crate::padding::{self, PlaintextTooLarge, UnpadError};
 use crate::pqxdh::{self, PreKeyMessage};
 use crate::prekeys::{KemPreKeySecret, OneTimePreKeySecret, PreKeyId, SignedPreKeySecret};
 use crate::ratchet::{DoubleRatchet, RatchetDecryptError, RatchetEncryptError, RatchetMessage};
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 
 const SESSION_VERSION: u8 = 0x01;
 const TYPE_PREKEY: u8 = 0x01;
@@ -96,16 +96,17 @@ pub enum CiphertextMessage {
 }
 
 impl CiphertextMessage {
-    /// `type (0x01 prekey | 0x02 ratchet) || body`.
-    pub fn encode(&self) -> Vec<u8> {
+    /// `type (0x01 prekey | 0x02 ratchet) || body`. Fails if the body does not encode
+    /// ([`PreKeyMessage::encode`], [`RatchetMessage::encode`]).
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let (ty, body) = match self {
-            Self::PreKey(m) => (TYPE_PREKEY, m.encode()),
-            Self::Ratchet(m) => (TYPE_RATCHET, m.encode()),
+            Self::PreKey(m) => (TYPE_PREKEY, m.encode()?),
+            Self::Ratchet(m) => (TYPE_RATCHET, m.encode()?),
         };
         let mut out = Vec::with_capacity(1 + body.len());
         out.push(ty);
         out.extend_from_slice(&body);
-        out
+        Ok(out)
     }
 
     /// Decodes either kind.
@@ -137,7 +138,7 @@ struct PendingPreKey {
     one_time_prekey_id: Option<PreKeyId>,
     kem_prekey_id: PreKeyId,
     base_key: [u8; 32],
-    kem_ciphertext: Vec<u8>,
+    kem_ciphertext: Box<[u8; KEM_CIPHERTEXT_LEN]>,
 }
 
 /// A session with one remote device. Holds secrets: no `Debug`.
@@ -176,7 +177,7 @@ impl Session {
         )
         .map_err(|_| InitiateError::NonContributory)?;
         let ad = pqxdh::session_ad(&local_identity.public(), &b.identity);
-        let ratchet = DoubleRatchet::init_alice(rng, &sk, &b.signed_prekey.key, &ad)
+        let ratchet = DoubleRatchet::alice(rng, &sk, &b.signed_prekey.key, ad)
             .map_err(|_| InitiateError::NonContributory)?;
         Ok(Self {
             local_address,
@@ -189,7 +190,7 @@ impl Session {
                 one_time_prekey_id: b.one_time_prekey.as_ref().map(|k| k.id),
                 kem_prekey_id: b.kem_prekey.id,
                 base_key,
-                kem_ciphertext: kem_ciphertext.to_vec(),
+                kem_ciphertext: Box::new(kem_ciphertext),
             }),
             remote_base_key: None,
         })
@@ -245,7 +246,7 @@ impl Session {
             remote_address,
             local_identity: local_identity.public(),
             remote_identity: message.identity,
-            ratchet: DoubleRatchet::init_bob(&sk, &spk_secret, &ad),
+            ratchet: DoubleRatchet::bob(&sk, &spk_secret, ad),
             pending_prekey: None,
             remote_base_key: Some(message.base_key),
         };
@@ -264,7 +265,7 @@ impl Session {
                 kem_prekey_id: p.kem_prekey_id,
                 identity: self.local_identity,
                 base_key: p.base_key,
-                kem_ciphertext: p.kem_ciphertext.clone(),
+                kem_ciphertext: p.kem_ciphertext.to_vec(),
                 message,
             })),
             None => CiphertextMessage::Ratchet(message),
@@ -377,7 +378,7 @@ impl Session {
                 };
                 w.u32(p.kem_prekey_id)
                     .bytes(&p.base_key)
-                    .bytes(&p.kem_ciphertext);
+                    .bytes(&p.kem_ciphertext[..]);
             }
             None => {
                 w.u8(0);
@@ -407,7 +408,7 @@ impl Session {
                 one_time_prekey_id,
                 kem_prekey_id: r.u32()?,
                 base_key: r.array()?,
-                kem_ciphertext: r.take(KEM_CIPHERTEXT_LEN)?.to_vec(),
+                kem_ciphertext: Box::new(r.array()?),
             })
         } else {
             None
