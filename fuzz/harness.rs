@@ -155,8 +155,9 @@ fn fixture() -> &'static Fixture {
             signed_prekey: &spk,
             one_time_prekey: Some(&otk),
             kem_prekey: &kem,
+            replay_seen: &|_| false,
         };
-        let (b, _) = Session::respond(
+        let b = Session::respond(
             &mut rng,
             &bob,
             bob_address,
@@ -165,7 +166,8 @@ fn fixture() -> &'static Fixture {
             &first,
             keys,
         )
-        .unwrap();
+        .unwrap()
+        .session;
         Fixture {
             bob,
             bob_address,

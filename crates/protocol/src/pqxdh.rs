@@ -5,6 +5,7 @@
 //! info = PQXDH_INFO, 32 bytes)` and `AD = Encode(IK_A) || Encode(IK_B)`.
 
 use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -89,6 +90,67 @@ impl PreKeyMessage {
     }
 }
 
+/// Domain separator of [`PreKeyReplayTag::digest`].
+pub const REPLAY_TAG_CONTEXT: &[u8] = b"Sotto_PreKeyReplay_v1";
+
+/// What a responder must remember about a session it accepted from a [`PreKeyMessage`] that
+/// named no one-time X25519 prekey, so that a replay of that message cannot start the session
+/// again. Only the signed prekey (and possibly the reusable last-resort ML-KEM key) went into
+/// such a session, so nothing is deleted by accepting it; keep the tag for as long as the
+/// signed prekey `signed_prekey_id` is kept, and delete it with that prekey.
+///
+/// `digest = SHA-256("Sotto_PreKeyReplay_v1" || Encode(IK_A) || EK_A)`. Both inputs are
+/// public values of the message; the tag is not secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PreKeyReplayTag {
+    /// The signed prekey the session was started with; the tag's lifetime is that prekey's.
+    pub signed_prekey_id: PreKeyId,
+    /// Hash of the initiator identity and base key.
+    pub digest: [u8; 32],
+}
+
+impl PreKeyReplayTag {
+    /// Encoded size: `signed_prekey_id (u32) || digest (32)`.
+    pub const ENCODED_LEN: usize = 36;
+
+    /// `signed_prekey_id (u32 BE) || digest (32)`, for the caller's store.
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[..4].copy_from_slice(&self.signed_prekey_id.to_be_bytes());
+        out[4..].copy_from_slice(&self.digest);
+        out
+    }
+
+    /// Decodes [`encode`](Self::encode)'s output.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let tag = Self {
+            signed_prekey_id: r.u32()?,
+            digest: r.array()?,
+        };
+        r.finish()?;
+        Ok(tag)
+    }
+}
+
+impl PreKeyMessage {
+    /// The replay tag of this session start, or `None` if it names a one-time X25519 prekey
+    /// (deleting that prekey after the first success is then what stops a replay).
+    pub fn replay_tag(&self) -> Option<PreKeyReplayTag> {
+        if self.one_time_prekey_id.is_some() {
+            return None;
+        }
+        let mut h = Sha256::new();
+        h.update(REPLAY_TAG_CONTEXT);
+        h.update(self.identity.encode());
+        h.update(self.base_key);
+        Some(PreKeyReplayTag {
+            signed_prekey_id: self.signed_prekey_id,
+            digest: h.finalize().into(),
+        })
+    }
+}
+
 /// `AD = Encode(IK_A) || Encode(IK_B)` with A the initiator.
 pub(crate) fn session_ad(
     initiator: &IdentityPublicKey,
@@ -159,4 +221,53 @@ pub(crate) fn responder_secret(
 /// Generates the initiator's ephemeral key.
 pub(crate) fn ephemeral<R: CryptoRng + RngCore>(rng: &mut R) -> StaticSecret {
     StaticSecret::random_from_rng(&mut *rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::IdentityKeyPair;
+    use crate::ratchet::Header;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn replay_tag_is_the_documented_hash() {
+        let mut rng = ChaCha20Rng::from_seed([41; 32]);
+        let identity = IdentityKeyPair::generate(&mut rng).public();
+        let mut m = PreKeyMessage {
+            signed_prekey_id: 0x0102_0304,
+            one_time_prekey_id: None,
+            kem_prekey_id: 9,
+            identity,
+            base_key: [0xAB; 32],
+            kem_ciphertext: vec![0; KEM_CIPHERTEXT_LEN],
+            message: RatchetMessage {
+                header: Header {
+                    ratchet_key: [1; 32],
+                    previous_chain_length: 0,
+                    message_number: 0,
+                },
+                ciphertext: vec![2; 32],
+            },
+        };
+        let mut input = b"Sotto_PreKeyReplay_v1".to_vec();
+        input.extend_from_slice(&identity.encode());
+        input.extend_from_slice(&[0xAB; 32]);
+        let expected: [u8; 32] = Sha256::digest(&input).into();
+        let tag = m.replay_tag().unwrap();
+        assert_eq!(tag.signed_prekey_id, 0x0102_0304);
+        assert_eq!(tag.digest, expected);
+        assert_eq!(tag.encode()[..4], [1, 2, 3, 4]);
+
+        // Only identity and base key enter the digest: the inner message, KEM ciphertext and
+        // KEM prekey id (all bound by the key agreement anyway) do not.
+        m.kem_prekey_id = 10;
+        m.message.ciphertext[0] ^= 1;
+        assert_eq!(m.replay_tag(), Some(tag));
+        m.base_key[0] ^= 1;
+        assert_ne!(m.replay_tag().unwrap().digest, expected);
+        m.one_time_prekey_id = Some(5);
+        assert_eq!(m.replay_tag(), None);
+    }
 }

@@ -11,7 +11,7 @@ use crate::bundle::VerifiedBundle;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::kem::{self, KEM_CIPHERTEXT_LEN};
 use crate::padding::{self, PlaintextTooLarge, UnpadError};
-use crate::pqxdh::{self, PreKeyMessage};
+use crate::pqxdh::{self, PreKeyMessage, PreKeyReplayTag};
 use crate::prekeys::{KemPreKeySecret, OneTimePreKeySecret, PreKeyId, SignedPreKeySecret};
 use crate::ratchet::{DoubleRatchet, RatchetDecryptError, RatchetEncryptError, RatchetMessage};
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
@@ -53,6 +53,10 @@ pub enum RespondError {
     /// The embedded first message did not decrypt (wrong keys, tampering) or was malformed.
     #[error("first message failed to decrypt: {0}")]
     Decrypt(#[from] DecryptError),
+    /// The message named no one-time X25519 prekey and its [`PreKeyReplayTag`] is one the
+    /// caller has already recorded: a replay of a session start that was accepted before.
+    #[error("prekey message replayed")]
+    Replayed,
 }
 
 /// Why encryption failed.
@@ -122,7 +126,8 @@ impl CiphertextMessage {
     }
 }
 
-/// The responder's secrets named by a [`PreKeyMessage`]; the store looks them up by id.
+/// The responder's secrets named by a [`PreKeyMessage`], and what it remembers of earlier
+/// session starts; the store looks them up by id.
 pub struct ResponderPreKeys<'a> {
     /// Secret for `signed_prekey_id`.
     pub signed_prekey: &'a SignedPreKeySecret,
@@ -130,6 +135,24 @@ pub struct ResponderPreKeys<'a> {
     pub one_time_prekey: Option<&'a OneTimePreKeySecret>,
     /// Secret for `kem_prekey_id`. Delete it after success unless it is the last-resort key.
     pub kem_prekey: &'a KemPreKeySecret,
+    /// Whether a replay tag has been recorded already (from [`Responded::replay_tag`] of an
+    /// earlier success, kept while its signed prekey is kept). Called at most once, only for a
+    /// message without a one-time X25519 prekey.
+    pub replay_seen: &'a dyn Fn(&PreKeyReplayTag) -> bool,
+}
+
+/// A session accepted by [`Session::respond`].
+#[must_use = "the session, plaintext and replay tag must be stored"]
+pub struct Responded {
+    /// The new session.
+    pub session: Session,
+    /// The first message's plaintext.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// Record this (in the same transaction that stores the session) and report it as seen
+    /// through [`ResponderPreKeys::replay_seen`] for as long as signed prekey
+    /// `replay_tag.signed_prekey_id` is kept. `None` when the message used a one-time X25519
+    /// prekey, whose deletion stops replays instead.
+    pub replay_tag: Option<PreKeyReplayTag>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -197,10 +220,11 @@ impl Session {
     }
 
     /// Accepts a session (PQXDH responder) from an incoming prekey message, returning the
-    /// session and the first plaintext. `remote_address` and `remote_identity` are the
-    /// sender's address and identity key as authenticated by sealed sender
-    /// ([`crate::OpenedEnvelope`]); a message whose `identity` differs is rejected with
-    /// [`RespondError::IdentityMismatch`].
+    /// session, the first plaintext and the replay tag to record. `remote_address` and
+    /// `remote_identity` are the sender's address and identity key as authenticated by sealed
+    /// sender ([`crate::OpenedEnvelope`]); a message whose `identity` differs is rejected with
+    /// [`RespondError::IdentityMismatch`]. A message without a one-time X25519 prekey whose
+    /// replay tag `keys.replay_seen` reports is rejected with [`RespondError::Replayed`].
     pub fn respond<R: CryptoRng + RngCore>(
         rng: &mut R,
         local_identity: &IdentityKeyPair,
@@ -209,7 +233,7 @@ impl Session {
         remote_identity: &IdentityPublicKey,
         message: &PreKeyMessage,
         keys: ResponderPreKeys<'_>,
-    ) -> Result<(Self, Zeroizing<Vec<u8>>), RespondError> {
+    ) -> Result<Responded, RespondError> {
         if message.identity != *remote_identity {
             return Err(RespondError::IdentityMismatch);
         }
@@ -224,6 +248,10 @@ impl Session {
             (Some(_), Some(_)) => return Err(RespondError::PreKeyMismatch),
             _ => return Err(RespondError::OneTimePreKeyMismatch),
         };
+        let replay_tag = message.replay_tag();
+        if replay_tag.as_ref().is_some_and(|t| (keys.replay_seen)(t)) {
+            return Err(RespondError::Replayed);
+        }
         let ct: [u8; KEM_CIPHERTEXT_LEN] = message
             .kem_ciphertext
             .as_slice()
@@ -251,7 +279,11 @@ impl Session {
             remote_base_key: Some(message.base_key),
         };
         let plaintext = session.decrypt_ratchet(rng, &message.message)?;
-        Ok((session, plaintext))
+        Ok(Responded {
+            session,
+            plaintext,
+            replay_tag,
+        })
     }
 
     /// Pads and encrypts one plaintext.

@@ -219,7 +219,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &pkm,
         bob.responder_keys(&pkm),
     );
-    assert_eq!(r.unwrap().1.as_slice(), b"hi");
+    assert_eq!(r.unwrap().plaintext.as_slice(), b"hi");
 }
 
 #[test]
@@ -653,4 +653,114 @@ fn session_serialization_never_reallocates() {
             exact(&b);
         }
     }
+}
+
+/// A session start without a one-time X25519 prekey leaves nothing to delete, so the
+/// responder remembers its replay tag and refuses the same message again.
+#[test]
+fn prekey_message_without_one_time_key_cannot_be_replayed() {
+    use sotto_protocol::PreKeyReplayTag;
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+
+    let mut rng = rng(40);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 1);
+    let bundle = bob
+        .upload()
+        .bundle(None, None)
+        .verify(&bob.identity.public())
+        .unwrap();
+    let seen: RefCell<HashSet<PreKeyReplayTag>> = RefCell::new(HashSet::new());
+    let lookups = RefCell::new(0u32);
+    let replay_seen = |t: &PreKeyReplayTag| {
+        *lookups.borrow_mut() += 1;
+        seen.borrow().contains(t)
+    };
+    let respond = |rng: &mut ChaCha20Rng, m: &sotto_protocol::PreKeyMessage| {
+        let mut keys = bob.responder_keys(m);
+        keys.replay_seen = &replay_seen;
+        Session::respond(
+            rng,
+            &bob.identity,
+            bob.address,
+            alice.address,
+            &alice.identity.public(),
+            m,
+            keys,
+        )
+    };
+
+    let mut a = Session::initiate(&mut rng, &alice.identity, alice.address, &bundle).unwrap();
+    let CiphertextMessage::PreKey(first) = a.encrypt(b"first").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    let tag = first.replay_tag().unwrap();
+    assert_eq!(tag.signed_prekey_id, first.signed_prekey_id);
+    let accepted = respond(&mut rng, &first).unwrap();
+    assert_eq!(accepted.plaintext.as_slice(), b"first");
+    assert_eq!(accepted.replay_tag, Some(tag));
+    assert_eq!(*lookups.borrow(), 1);
+    seen.borrow_mut().insert(tag);
+
+    // The same message again (e.g. re-injected by the relay) is refused before key agreement.
+    assert!(matches!(
+        respond(&mut rng, &first),
+        Err(RespondError::Replayed)
+    ));
+    // So is a later prekey message of the same session start (same base key): it belongs on
+    // the existing session, never on a new one.
+    let CiphertextMessage::PreKey(second) = a.encrypt(b"second").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    assert_eq!(second.replay_tag(), Some(tag));
+    assert!(matches!(
+        respond(&mut rng, &second),
+        Err(RespondError::Replayed)
+    ));
+    let mut b = accepted.session;
+    let inner = CiphertextMessage::PreKey(second);
+    assert_eq!(b.decrypt(&mut rng, &inner).unwrap().as_slice(), b"second");
+
+    // A fresh session start from the same sender (new base key) is accepted.
+    let mut a2 = Session::initiate(&mut rng, &alice.identity, alice.address, &bundle).unwrap();
+    let CiphertextMessage::PreKey(fresh) = a2.encrypt(b"again").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    let fresh_tag = fresh.replay_tag().unwrap();
+    assert_ne!(fresh_tag, tag);
+    let accepted = respond(&mut rng, &fresh).unwrap();
+    assert_eq!(accepted.replay_tag, Some(fresh_tag));
+
+    // With a one-time prekey there is no tag and the callback is not consulted.
+    let upload = bob.upload();
+    let with_otk = upload
+        .bundle(upload.one_time_prekeys.first().cloned(), None)
+        .verify(&bob.identity.public())
+        .unwrap();
+    let mut a3 = Session::initiate(&mut rng, &alice.identity, alice.address, &with_otk).unwrap();
+    let CiphertextMessage::PreKey(m) = a3.encrypt(b"otk").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    assert_eq!(m.replay_tag(), None);
+    let before = *lookups.borrow();
+    let accepted = respond(&mut rng, &m).unwrap();
+    assert_eq!(accepted.replay_tag, None);
+    assert_eq!(*lookups.borrow(), before);
+
+    // Storage encoding: 36 bytes, strict.
+    let enc = tag.encode();
+    assert_eq!(enc.len(), PreKeyReplayTag::ENCODED_LEN);
+    assert_eq!(&enc[..4], &tag.signed_prekey_id.to_be_bytes());
+    assert_eq!(PreKeyReplayTag::decode(&enc), Ok(tag));
+    assert_eq!(
+        PreKeyReplayTag::decode(&enc[..35]),
+        Err(DecodeError::Truncated)
+    );
+    let mut long = enc.to_vec();
+    long.push(0);
+    assert_eq!(
+        PreKeyReplayTag::decode(&long),
+        Err(DecodeError::TrailingBytes)
+    );
 }

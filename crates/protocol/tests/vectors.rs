@@ -13,7 +13,7 @@ use common::{Device, rng};
 use serde_json::{Value, json};
 use sotto_protocol::qr::ContactInvite;
 use sotto_protocol::safety::{ScannableFingerprint, safety_number};
-use sotto_protocol::{CiphertextMessage, Session, sealed_sender};
+use sotto_protocol::{CiphertextMessage, Responded, Session, sealed_sender};
 
 fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors")
@@ -69,7 +69,11 @@ fn session_vector() {
     let CiphertextMessage::PreKey(pkm) = &opened.message else {
         panic!("expected prekey")
     };
-    let (mut b, pt) = Session::respond(
+    let Responded {
+        session: mut b,
+        plaintext: pt,
+        ..
+    } = Session::respond(
         &mut rng,
         &bob.identity,
         bob.address,
@@ -176,9 +180,10 @@ fn committed_session_vector_opens_from_stored_secrets_alone() {
         signed_prekey: &spk,
         one_time_prekey: Some(&otk),
         kem_prekey: &kem,
+        replay_seen: &|_| false,
     };
     let mut rng = rng(0);
-    let (_, pt) = Session::respond(
+    let Responded { plaintext: pt, .. } = Session::respond(
         &mut rng,
         &bob,
         bob_address,
