@@ -18,7 +18,8 @@ use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls, Row, Transactio
 
 use super::{
     AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OneTimeKind, Policy,
-    PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms, reglock_hash,
+    PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms,
+    quarantine_until_ms, reglock_hash,
 };
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -89,7 +90,27 @@ CREATE TABLE IF NOT EXISTS presence (
     since_ms BIGINT NOT NULL,
     PRIMARY KEY (account, device, node)
 );
+CREATE TABLE IF NOT EXISTS username_quarantine (
+    username TEXT PRIMARY KEY,
+    claimable_after_ms BIGINT NOT NULL
+);
 ";
+
+/// Every table with an `account` column, in deletion order: `devices` first, so the deletion
+/// waits for (and then excludes) enqueues holding a device row lock, and the messages they
+/// committed are deleted too.
+const ACCOUNT_TABLES: [&str; 10] = [
+    "devices",
+    "messages",
+    "one_time_prekeys",
+    "one_time_kem_prekeys",
+    "signed_prekeys",
+    "last_resort_kem_prekeys",
+    "reglocks",
+    "usernames",
+    "presence",
+    "accounts",
+];
 
 impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -424,6 +445,67 @@ async fn transfer(
     Ok(())
 }
 
+/// Whether `username`, held by nobody, is still reserved after its account was deleted.
+/// Call after [`holder`] found no holder: its row lock waited for a concurrent deletion, whose
+/// quarantine row is then visible.
+async fn quarantined(
+    c: &impl GenericClient,
+    username: &str,
+    now_ms: u64,
+) -> Result<bool, StorageError> {
+    let row = c
+        .query_opt(
+            "SELECT claimable_after_ms FROM username_quarantine WHERE username = $1",
+            &[&username],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => now_ms < unms(r.try_get(0)?),
+        None => false,
+    })
+}
+
+async fn delete_account(
+    c: &Transaction<'_>,
+    policy: &Policy,
+    account: &AccountId,
+    now_ms: u64,
+) -> Result<(), StorageError> {
+    let acct = &account[..];
+    let username: Option<String> = match c
+        .query_opt(
+            "SELECT username FROM usernames WHERE account = $1 FOR UPDATE",
+            &[&acct],
+        )
+        .await?
+    {
+        Some(r) => Some(r.try_get(0)?),
+        None => None,
+    };
+    if let Some(username) = username {
+        let had_lock = c
+            .query_opt(
+                "SELECT 1 FROM reglocks WHERE account = $1 FOR UPDATE",
+                &[&acct],
+            )
+            .await?
+            .is_some();
+        let until = quarantine_until_ms(policy, had_lock, now_ms);
+        c.execute(
+            "INSERT INTO username_quarantine (username, claimable_after_ms) VALUES ($1, $2)
+             ON CONFLICT (username) DO UPDATE SET claimable_after_ms =
+               GREATEST(username_quarantine.claimable_after_ms, excluded.claimable_after_ms)",
+            &[&username, &ms(until)],
+        )
+        .await?;
+    }
+    for table in ACCOUNT_TABLES {
+        c.execute(&format!("DELETE FROM {table} WHERE account = $1"), &[&acct])
+            .await?;
+    }
+    Ok(())
+}
+
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
@@ -442,6 +524,9 @@ async fn claim(
         None => {}
     }
     let Some(h) = holder(c, username, now_ms, policy).await? else {
+        if quarantined(c, username, now_ms).await? {
+            return Ok(Err(ClaimError::Taken));
+        }
         return match c
             .execute(
                 "INSERT INTO usernames (username, account) VALUES ($1, $2)",
@@ -529,6 +614,8 @@ async fn change(
             &[&&h.account[..]],
         )
         .await?;
+    } else if quarantined(c, username, now_ms).await? {
+        return Ok(Err(ChangeError::Taken));
     }
     match c
         .execute(
@@ -890,11 +977,22 @@ impl Storage for PgStorage {
 
     async fn purge_expired(&self, now_ms: u64) -> Result<u64, StorageError> {
         in_tx!(self, |c, p| {
+            c.execute(
+                "DELETE FROM username_quarantine WHERE claimable_after_ms <= $1",
+                &[&ms(now_ms)],
+            )
+            .await?;
             Ok(c.execute(
                 "DELETE FROM messages WHERE expires_ms <= $1",
                 &[&ms(now_ms)],
             )
             .await?)
+        })
+    }
+
+    async fn delete_account(&self, account: AccountId, now_ms: u64) -> Result<(), StorageError> {
+        in_tx!(self, |c, p| {
+            delete_account(c, p, &account, now_ms).await
         })
     }
 

@@ -121,6 +121,10 @@ async fn conformance_suite_on_postgres() {
         .await
         .unwrap();
     conformance::mailboxes(&s).await;
+    let s = PgStorage::connect(&cluster.database("deletion").await, policy.clone())
+        .await
+        .unwrap();
+    conformance::account_deletion(&s).await;
     let url = cluster.database("durability").await;
     let s = PgStorage::connect(&url, policy.clone()).await.unwrap();
     let id = conformance::durability_before(&s).await;
