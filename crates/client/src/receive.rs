@@ -8,12 +8,13 @@ use std::time::Duration;
 use rand_core::OsRng;
 use sotto_protocol::{
     AccountId, Address, CiphertextMessage, IdentityPublicKey, KemPreKeyKind, KemPreKeySecret,
-    OneTimePreKeySecret, ResponderPreKeys, SealedEnvelope, Session, SignedPreKeySecret,
-    sealed_sender,
+    OneTimePreKeySecret, PreKeyReplayTag, Responded, ResponderPreKeys, SealedEnvelope, Session,
+    SignedPreKeySecret, sealed_sender,
 };
 use sotto_relay_wire::{self as wire, Push};
 use sotto_store::{
-    Contact, DeliveryState, Direction, MessageRequest, NewMessage, PrekeyKind, Verification,
+    Contact, DeliveryState, Direction, MessageRequest, NewMessage, PrekeyKind, QueryError, Store,
+    Verification,
 };
 use thiserror::Error;
 use tokio::time::Instant;
@@ -188,6 +189,7 @@ struct Plan {
     session: Option<(Address, Zeroizing<Vec<u8>>)>,
     consumed_one_time: Option<u32>,
     consumed_kem: Option<u32>,
+    replay_tag: Option<PreKeyReplayTag>,
     action: Action,
 }
 
@@ -196,6 +198,30 @@ struct Decrypted {
     plaintext: Zeroizing<Vec<u8>>,
     consumed_one_time: Option<u32>,
     consumed_kem: Option<u32>,
+    replay_tag: Option<PreKeyReplayTag>,
+}
+
+/// Settings key holding the replay tags (docs/PROTOCOL.md, section 5) of the session starts
+/// accepted with signed prekey `id` and no one-time prekey: their 32-byte digests,
+/// concatenated. Delete it together with that signed prekey.
+fn replay_tags_key(signed_prekey_id: u32) -> String {
+    format!("client.prekey_replay.{signed_prekey_id}")
+}
+
+fn replay_tag_seen(store: &Store, tag: &PreKeyReplayTag) -> Result<bool, QueryError> {
+    Ok(store
+        .setting(&replay_tags_key(tag.signed_prekey_id))?
+        .is_some_and(|v| v.chunks_exact(32).any(|d| d == tag.digest)))
+}
+
+fn record_replay_tag(store: &Store, tag: &PreKeyReplayTag) -> Result<(), QueryError> {
+    let key = replay_tags_key(tag.signed_prekey_id);
+    let mut digests = store.setting(&key)?.unwrap_or_default();
+    if !digests.chunks_exact(32).any(|d| d == tag.digest) {
+        digests.extend_from_slice(&tag.digest);
+        store.put_setting(&key, &digests)?;
+    }
+    Ok(())
 }
 
 impl Client {
@@ -407,6 +433,7 @@ impl Client {
             session: None,
             consumed_one_time: None,
             consumed_kem: None,
+            replay_tag: None,
             action: Action::Drop,
         };
         let Ok(envelope) = SealedEnvelope::decode(envelope) else {
@@ -430,6 +457,7 @@ impl Client {
         plan.session = Some((sender, d.session.to_bytes()));
         plan.consumed_one_time = d.consumed_one_time;
         plan.consumed_kem = d.consumed_kem;
+        plan.replay_tag = d.replay_tag;
         let Ok(content) = Content::decode(&d.plaintext) else {
             return Ok(plan);
         };
@@ -547,6 +575,9 @@ impl Client {
             if let Some(id) = plan.consumed_kem {
                 s.remove_prekey(PrekeyKind::Kem, id)?;
             }
+            if let Some(tag) = &plan.replay_tag {
+                record_replay_tag(s, tag)?;
+            }
             Ok::<_, ReceiveError>(match plan.action {
                 Action::Drop => Event::Dropped,
                 Action::Duplicate => Event::Duplicate,
@@ -637,6 +668,7 @@ impl Client {
                     plaintext,
                     consumed_one_time: None,
                     consumed_kem: None,
+                    replay_tag: None,
                 }));
             }
         }
@@ -659,10 +691,16 @@ impl Client {
             },
             None => None,
         };
+        // A session start without a one-time prekey that was accepted before is a replay.
+        let seen = match p.replay_tag() {
+            Some(tag) => replay_tag_seen(&self.store, &tag)?,
+            None => false,
+        };
         let keys = ResponderPreKeys {
             signed_prekey: &signed,
             one_time_prekey: one_time.as_ref(),
             kem_prekey: &kem,
+            replay_seen: &|_| seen,
         };
         match Session::respond(
             &mut OsRng,
@@ -673,11 +711,16 @@ impl Client {
             p,
             keys,
         ) {
-            Ok((session, plaintext)) => Ok(Some(Decrypted {
+            Ok(Responded {
+                session,
+                plaintext,
+                replay_tag,
+            }) => Ok(Some(Decrypted {
                 session,
                 plaintext,
                 consumed_one_time: p.one_time_prekey_id,
                 consumed_kem: (kem.kind() == KemPreKeyKind::OneTime).then(|| kem.id()),
+                replay_tag,
             })),
             Err(_) => Ok(None),
         }

@@ -93,9 +93,10 @@ impl Client {
         )
         .map_err(|e| match e {
             SealError::MessageTooLarge => SendError::MessageTooLarge,
-            SealError::NonContributory => SendError::Encrypt,
+            SealError::NonContributory | SealError::Encode(_) => SendError::Encrypt,
         })?;
-        Ok((session.to_bytes(), envelope.encode()))
+        let envelope = envelope.encode().map_err(|_| SendError::MessageTooLarge)?;
+        Ok((session.to_bytes(), envelope))
     }
 
     /// Where messages for a contact go, after the checks every send makes.
@@ -341,7 +342,7 @@ mod tests {
             &message,
         )
         .unwrap();
-        let encoded = envelope.encode();
+        let encoded = envelope.encode().unwrap();
         assert!(
             encoded.len() <= wire::MAX_ENVELOPE_LEN,
             "{} > {}",

@@ -75,8 +75,9 @@ fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob
         signed_prekey: &b.spk,
         one_time_prekey: Some(&b.otk),
         kem_prekey: &b.kem,
+        replay_seen: &|_| false,
     };
-    let (mut s, _) = Session::respond(
+    let mut s = Session::respond(
         rng,
         &b.identity,
         b.address,
@@ -85,7 +86,8 @@ fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob
         &m,
         keys,
     )
-    .unwrap();
+    .unwrap()
+    .session;
     let reply = s.encrypt(b"r").unwrap();
     a.decrypt(rng, &reply).unwrap();
     (a, s, alice, b)
@@ -117,6 +119,7 @@ fn sotto(c: &mut Criterion) {
                     signed_prekey: &b.spk,
                     one_time_prekey: Some(&b.otk),
                     kem_prekey: &b.kem,
+                    replay_seen: &|_| false,
                 };
                 Session::respond(
                     &mut rng,

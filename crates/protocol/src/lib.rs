@@ -27,7 +27,7 @@ mod wycheproof_tests;
 pub use address::{AccountId, Address, DeviceId};
 pub use bundle::{BundleError, PreKeyBundle, PreKeyUpload, UploadEncodeError, VerifiedBundle};
 pub use identity::{IdentityKeyPair, IdentityPublicKey};
-pub use pqxdh::PreKeyMessage;
+pub use pqxdh::{PreKeyMessage, PreKeyReplayTag};
 pub use prekeys::{
     KemPreKeyKind, KemPreKeyPublic, KemPreKeySecret, OneTimePreKeyPublic, OneTimePreKeySecret,
     PreKeyId, SignedPreKeyPublic, SignedPreKeySecret,
@@ -35,7 +35,7 @@ pub use prekeys::{
 pub use ratchet::{DoubleRatchet, Header, RatchetMessage};
 pub use sealed_sender::{OpenError, OpenedEnvelope, SealedEnvelope};
 pub use session::{
-    CiphertextMessage, DecryptError, EncryptError, InitiateError, RespondError, ResponderPreKeys,
-    Session,
+    CiphertextMessage, DecryptError, EncryptError, InitiateError, RespondError, Responded,
+    ResponderPreKeys, Session,
 };
-pub use wire::DecodeError;
+pub use wire::{DecodeError, EncodeError};

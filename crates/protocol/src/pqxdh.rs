@@ -5,6 +5,7 @@
 //! info = PQXDH_INFO, 32 bytes)` and `AD = Encode(IK_A) || Encode(IK_B)`.
 
 use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -13,11 +14,13 @@ use crate::kem::KEM_CIPHERTEXT_LEN;
 use crate::prekeys::PreKeyId;
 use crate::primitives::{self, NonContributory, hkdf_sha256};
 use crate::ratchet::RatchetMessage;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{Bounded16, DecodeError, EncodeError, Reader, Writer};
 
 /// HKDF info string for PQXDH (Sotto-specific, names the curve, hash and KEM).
 pub const PQXDH_INFO: &[u8] = b"Sotto_PQXDH_X25519_SHA-256_ML-KEM-768_v1";
 const PREKEY_MESSAGE_VERSION: u8 = 0x01;
+/// Length of the session associated data, `Encode(IK_A) || Encode(IK_B)`.
+pub(crate) const SESSION_AD_LEN: usize = 2 * IdentityPublicKey::ENCODED_LEN;
 
 /// The first message(s) of a session, sent until the initiator receives a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +42,11 @@ pub struct PreKeyMessage {
 }
 
 impl PreKeyMessage {
-    /// Wire encoding (see docs/PROTOCOL.md, "PreKeyMessage").
-    pub fn encode(&self) -> Vec<u8> {
-        let inner = self.message.encode();
+    /// Wire encoding (see docs/PROTOCOL.md, "PreKeyMessage"). Fails, rather than producing
+    /// bytes no decoder accepts, if `kem_ciphertext` is not 1088 bytes or the inner message
+    /// does not encode.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let inner = self.message.encode()?;
         let mut w = Writer::with_capacity(1 + 13 + 33 + 32 + KEM_CIPHERTEXT_LEN + inner.len());
         w.u8(PREKEY_MESSAGE_VERSION).u32(self.signed_prekey_id);
         match self.one_time_prekey_id {
@@ -51,9 +56,9 @@ impl PreKeyMessage {
         w.u32(self.kem_prekey_id);
         self.identity.write(&mut w);
         w.bytes(&self.base_key)
-            .bytes(&self.kem_ciphertext)
+            .fixed("KEM ciphertext", &self.kem_ciphertext, KEM_CIPHERTEXT_LEN)?
             .bytes(&inner);
-        w.into_vec()
+        Ok(w.into_vec())
     }
 
     /// Decodes a prekey message.
@@ -85,12 +90,77 @@ impl PreKeyMessage {
     }
 }
 
+/// Domain separator of [`PreKeyReplayTag::digest`].
+pub const REPLAY_TAG_CONTEXT: &[u8] = b"Sotto_PreKeyReplay_v1";
+
+/// What a responder must remember about a session it accepted from a [`PreKeyMessage`] that
+/// named no one-time X25519 prekey, so that a replay of that message cannot start the session
+/// again. Only the signed prekey (and possibly the reusable last-resort ML-KEM key) went into
+/// such a session, so nothing is deleted by accepting it; keep the tag for as long as the
+/// signed prekey `signed_prekey_id` is kept, and delete it with that prekey.
+///
+/// `digest = SHA-256("Sotto_PreKeyReplay_v1" || Encode(IK_A) || EK_A)`. Both inputs are
+/// public values of the message; the tag is not secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PreKeyReplayTag {
+    /// The signed prekey the session was started with; the tag's lifetime is that prekey's.
+    pub signed_prekey_id: PreKeyId,
+    /// Hash of the initiator identity and base key.
+    pub digest: [u8; 32],
+}
+
+impl PreKeyReplayTag {
+    /// Encoded size: `signed_prekey_id (u32) || digest (32)`.
+    pub const ENCODED_LEN: usize = 36;
+
+    /// `signed_prekey_id (u32 BE) || digest (32)`, for the caller's store.
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[..4].copy_from_slice(&self.signed_prekey_id.to_be_bytes());
+        out[4..].copy_from_slice(&self.digest);
+        out
+    }
+
+    /// Decodes [`encode`](Self::encode)'s output.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let tag = Self {
+            signed_prekey_id: r.u32()?,
+            digest: r.array()?,
+        };
+        r.finish()?;
+        Ok(tag)
+    }
+}
+
+impl PreKeyMessage {
+    /// The replay tag of this session start, or `None` if it names a one-time X25519 prekey
+    /// (deleting that prekey after the first success is then what stops a replay).
+    pub fn replay_tag(&self) -> Option<PreKeyReplayTag> {
+        if self.one_time_prekey_id.is_some() {
+            return None;
+        }
+        let mut h = Sha256::new();
+        h.update(REPLAY_TAG_CONTEXT);
+        h.update(self.identity.encode());
+        h.update(self.base_key);
+        Some(PreKeyReplayTag {
+            signed_prekey_id: self.signed_prekey_id,
+            digest: h.finalize().into(),
+        })
+    }
+}
+
 /// `AD = Encode(IK_A) || Encode(IK_B)` with A the initiator.
-pub(crate) fn session_ad(initiator: &IdentityPublicKey, responder: &IdentityPublicKey) -> Vec<u8> {
-    let mut ad = Vec::with_capacity(2 * IdentityPublicKey::ENCODED_LEN);
-    ad.extend_from_slice(&initiator.encode());
-    ad.extend_from_slice(&responder.encode());
-    ad
+pub(crate) fn session_ad(
+    initiator: &IdentityPublicKey,
+    responder: &IdentityPublicKey,
+) -> Bounded16 {
+    let mut ad = [0u8; SESSION_AD_LEN];
+    let (a, b) = ad.split_at_mut(IdentityPublicKey::ENCODED_LEN);
+    a.copy_from_slice(&initiator.encode());
+    b.copy_from_slice(&responder.encode());
+    Bounded16::from_array(ad)
 }
 
 /// Combines the DH outputs and KEM secret into SK.
@@ -151,4 +221,53 @@ pub(crate) fn responder_secret(
 /// Generates the initiator's ephemeral key.
 pub(crate) fn ephemeral<R: CryptoRng + RngCore>(rng: &mut R) -> StaticSecret {
     StaticSecret::random_from_rng(&mut *rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::IdentityKeyPair;
+    use crate::ratchet::Header;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn replay_tag_is_the_documented_hash() {
+        let mut rng = ChaCha20Rng::from_seed([41; 32]);
+        let identity = IdentityKeyPair::generate(&mut rng).public();
+        let mut m = PreKeyMessage {
+            signed_prekey_id: 0x0102_0304,
+            one_time_prekey_id: None,
+            kem_prekey_id: 9,
+            identity,
+            base_key: [0xAB; 32],
+            kem_ciphertext: vec![0; KEM_CIPHERTEXT_LEN],
+            message: RatchetMessage {
+                header: Header {
+                    ratchet_key: [1; 32],
+                    previous_chain_length: 0,
+                    message_number: 0,
+                },
+                ciphertext: vec![2; 32],
+            },
+        };
+        let mut input = b"Sotto_PreKeyReplay_v1".to_vec();
+        input.extend_from_slice(&identity.encode());
+        input.extend_from_slice(&[0xAB; 32]);
+        let expected: [u8; 32] = Sha256::digest(&input).into();
+        let tag = m.replay_tag().unwrap();
+        assert_eq!(tag.signed_prekey_id, 0x0102_0304);
+        assert_eq!(tag.digest, expected);
+        assert_eq!(tag.encode()[..4], [1, 2, 3, 4]);
+
+        // Only identity and base key enter the digest: the inner message, KEM ciphertext and
+        // KEM prekey id (all bound by the key agreement anyway) do not.
+        m.kem_prekey_id = 10;
+        m.message.ciphertext[0] ^= 1;
+        assert_eq!(m.replay_tag(), Some(tag));
+        m.base_key[0] ^= 1;
+        assert_ne!(m.replay_tag().unwrap().digest, expected);
+        m.one_time_prekey_id = Some(5);
+        assert_eq!(m.replay_tag(), None);
+    }
 }

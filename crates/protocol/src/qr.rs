@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::identity::IdentityPublicKey;
 use crate::safety::ScannableFingerprint;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{DecodeError, Reader, ShortStr, Writer};
 
 const INVITE_VERSION: u8 = 0x01;
 /// Longest relay address (host[:port]), in bytes.
@@ -31,8 +31,9 @@ pub enum InviteError {
 /// An invitation to add a contact, shown as a QR code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactInvite {
-    relay: String,
-    username: String,
+    // Length-checked at construction, so `encode` cannot fail or truncate.
+    relay: ShortStr,
+    username: ShortStr,
     identity: IdentityPublicKey,
 }
 
@@ -53,27 +54,27 @@ impl ContactInvite {
         username: &str,
         identity: IdentityPublicKey,
     ) -> Result<Self, InviteError> {
-        if !valid_relay(relay) {
-            return Err(InviteError::InvalidRelay);
-        }
-        if !valid_username(username) {
-            return Err(InviteError::InvalidUsername);
-        }
+        let relay = ShortStr::new(relay, MAX_RELAY_LEN)
+            .filter(|r| valid_relay(r.as_str()))
+            .ok_or(InviteError::InvalidRelay)?;
+        let username = ShortStr::new(username, MAX_USERNAME_LEN)
+            .filter(|u| valid_username(u.as_str()))
+            .ok_or(InviteError::InvalidUsername)?;
         Ok(Self {
-            relay: relay.to_owned(),
-            username: username.to_owned(),
+            relay,
+            username,
             identity,
         })
     }
 
     /// Relay address (host[:port]).
     pub fn relay(&self) -> &str {
-        &self.relay
+        self.relay.as_str()
     }
 
     /// Username on that relay.
     pub fn username(&self) -> &str {
-        &self.username
+        self.username.as_str()
     }
 
     /// The inviter's identity key (pin it; compare safety numbers later).
@@ -83,10 +84,9 @@ impl ContactInvite {
 
     /// `0x01 || len(u8) || relay || len(u8) || username || identity(33)`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(3 + self.relay.len() + self.username.len() + 33);
-        w.u8(INVITE_VERSION)
-            .var8(self.relay.as_bytes())
-            .var8(self.username.as_bytes());
+        let (relay, username) = (&self.relay, &self.username);
+        let mut w = Writer::with_capacity(3 + relay.as_str().len() + username.as_str().len() + 33);
+        w.u8(INVITE_VERSION).short_str(relay).short_str(username);
         self.identity.write(&mut w);
         w.into_vec()
     }
@@ -169,5 +169,32 @@ mod tests {
             ContactInvite::decode(&vec![1; MAX_INVITE_LEN + 1]),
             Err(DecodeError::TooLong)
         );
+    }
+
+    #[test]
+    fn invite_length_boundaries() {
+        let mut rng = ChaCha20Rng::from_seed([21; 32]);
+        let id = IdentityKeyPair::generate(&mut rng).public();
+        let relay = "r".repeat(MAX_RELAY_LEN);
+        let username = "u".repeat(MAX_USERNAME_LEN);
+        let invite = ContactInvite::new(&relay, &username, id).unwrap();
+        let bytes = invite.encode();
+        assert_eq!(bytes.len(), MAX_INVITE_LEN);
+        assert_eq!(usize::from(bytes[1]), MAX_RELAY_LEN);
+        assert_eq!(ContactInvite::decode(&bytes), Ok(invite));
+        for len in [MAX_RELAY_LEN + 1, 255, 256, 300] {
+            assert_eq!(
+                ContactInvite::new(&"r".repeat(len), "u", id),
+                Err(InviteError::InvalidRelay),
+                "relay of {len} bytes"
+            );
+        }
+        for len in [MAX_USERNAME_LEN + 1, 255, 256] {
+            assert_eq!(
+                ContactInvite::new("r", &"u".repeat(len), id),
+                Err(InviteError::InvalidUsername),
+                "username of {len} bytes"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::padding::MAX_BUCKET;
 use crate::primitives::{self, hkdf_sha256, hmac_sha256, split_key_nonce};
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{Bounded16, DecodeError, EncodeError, Reader, Writer};
 
 /// HKDF info for the root chain.
 pub const ROOT_INFO: &[u8] = b"Sotto_DoubleRatchet_Root_v1";
@@ -36,7 +36,9 @@ pub const MAX_CIPHERTEXT_LEN: usize = MAX_BUCKET + 16;
 
 const MESSAGE_VERSION: u8 = 0x01;
 const STATE_VERSION: u8 = 0x01;
-const MAX_AD_LEN: usize = 1024;
+/// Longest session associated data [`DoubleRatchet`] accepts (and stores in `var16`).
+pub const MAX_AD_LEN: usize = 1024;
+const _: () = assert!(crate::pqxdh::SESSION_AD_LEN <= MAX_AD_LEN);
 
 /// Why a ratchet could not be initialised.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,9 @@ pub enum RatchetInitError {
     /// The remote ratchet key has small order.
     #[error("remote ratchet key is non-contributory")]
     NonContributory,
+    /// The associated data is longer than [`MAX_AD_LEN`].
+    #[error("associated data too long")]
+    AssociatedDataTooLong,
 }
 
 /// Why encryption failed.
@@ -124,13 +129,17 @@ pub struct RatchetMessage {
 }
 
 impl RatchetMessage {
-    /// `0x01 || header(40) || len (u32 BE) || ciphertext`.
-    pub fn encode(&self) -> Vec<u8> {
+    /// `0x01 || header(40) || len (u32 BE) || ciphertext`. Fails with
+    /// [`EncodeError::TooLong`] (never truncates) if the ciphertext exceeds
+    /// [`MAX_CIPHERTEXT_LEN`], which the decoder would reject.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut w = Writer::with_capacity(1 + Header::ENCODED_LEN + 4 + self.ciphertext.len());
-        w.u8(MESSAGE_VERSION)
-            .bytes(&self.header.encode())
-            .var32(&self.ciphertext);
-        w.into_vec()
+        w.u8(MESSAGE_VERSION).bytes(&self.header.encode()).var32(
+            "ratchet ciphertext",
+            &self.ciphertext,
+            MAX_CIPHERTEXT_LEN,
+        )?;
+        Ok(w.into_vec())
     }
 
     /// Decodes, bounding the ciphertext by [`MAX_CIPHERTEXT_LEN`].
@@ -159,7 +168,7 @@ struct SkippedKey {
 /// Double Ratchet state. Holds secrets: no `Debug`, zeroized on drop.
 #[derive(Clone)]
 pub struct DoubleRatchet {
-    ad: Vec<u8>,
+    ad: Bounded16,
     dhs: StaticSecret,
     dhr: Option<[u8; 32]>,
     rk: Zeroizing<[u8; 32]>,
@@ -207,19 +216,29 @@ fn dh(
 
 impl DoubleRatchet {
     /// `RatchetInitAlice`: the initiator knows the responder's ratchet public key (in PQXDH,
-    /// the signed prekey) and can send immediately.
+    /// the signed prekey) and can send immediately. `ad` is at most [`MAX_AD_LEN`] bytes.
     pub fn init_alice<R: CryptoRng + RngCore>(
         rng: &mut R,
         shared_secret: &[u8; 32],
         remote_ratchet_key: &[u8; 32],
         ad: &[u8],
     ) -> Result<Self, RatchetInitError> {
+        let ad = Bounded16::new(ad, MAX_AD_LEN).ok_or(RatchetInitError::AssociatedDataTooLong)?;
+        Self::alice(rng, shared_secret, remote_ratchet_key, ad)
+    }
+
+    pub(crate) fn alice<R: CryptoRng + RngCore>(
+        rng: &mut R,
+        shared_secret: &[u8; 32],
+        remote_ratchet_key: &[u8; 32],
+        ad: Bounded16,
+    ) -> Result<Self, RatchetInitError> {
         let dhs = StaticSecret::random_from_rng(&mut *rng);
         let dh_out = primitives::x25519(&dhs, &X25519Public::from(*remote_ratchet_key))
             .map_err(|_| RatchetInitError::NonContributory)?;
         let (rk, cks) = kdf_rk(shared_secret, &dh_out);
         Ok(Self {
-            ad: ad.to_vec(),
+            ad,
             dhs,
             dhr: Some(*remote_ratchet_key),
             rk,
@@ -234,10 +253,24 @@ impl DoubleRatchet {
     }
 
     /// `RatchetInitBob`: the responder starts from its ratchet key pair (in PQXDH, the signed
-    /// prekey) and can send only after the first message arrives.
-    pub fn init_bob(shared_secret: &[u8; 32], own_ratchet_secret: &[u8; 32], ad: &[u8]) -> Self {
+    /// prekey) and can send only after the first message arrives. `ad` is at most
+    /// [`MAX_AD_LEN`] bytes.
+    pub fn init_bob(
+        shared_secret: &[u8; 32],
+        own_ratchet_secret: &[u8; 32],
+        ad: &[u8],
+    ) -> Result<Self, RatchetInitError> {
+        let ad = Bounded16::new(ad, MAX_AD_LEN).ok_or(RatchetInitError::AssociatedDataTooLong)?;
+        Ok(Self::bob(shared_secret, own_ratchet_secret, ad))
+    }
+
+    pub(crate) fn bob(
+        shared_secret: &[u8; 32],
+        own_ratchet_secret: &[u8; 32],
+        ad: Bounded16,
+    ) -> Self {
         Self {
-            ad: ad.to_vec(),
+            ad,
             dhs: StaticSecret::from(*own_ratchet_secret),
             dhr: None,
             rk: Zeroizing::new(*shared_secret),
@@ -281,8 +314,12 @@ impl DoubleRatchet {
             message_number: self.ns,
         };
         let (key, nonce) = message_aead_keys(&mk);
-        let ciphertext =
-            primitives::aead_seal(&key, &nonce, &associated_data(&self.ad, &header), plaintext);
+        let ciphertext = primitives::aead_seal(
+            &key,
+            &nonce,
+            &associated_data(self.ad.as_slice(), &header),
+            plaintext,
+        );
         self.cks = Some(next_ck);
         self.ns = next_ns;
         Ok(RatchetMessage { header, ciphertext })
@@ -354,7 +391,7 @@ impl DoubleRatchet {
         primitives::aead_open(
             &key,
             &nonce,
-            &associated_data(&self.ad, &message.header),
+            &associated_data(self.ad.as_slice(), &message.header),
             &message.ciphertext,
         )
         .map_err(|_| RatchetDecryptError::AuthenticationFailed)
@@ -438,7 +475,7 @@ impl DoubleRatchet {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u8(STATE_VERSION)
-            .var16(&self.ad)
+            .bounded16(&self.ad)
             .bytes(self.dhs.as_bytes());
         write_opt(w, self.dhr.as_ref());
         w.bytes(self.rk.as_ref());
@@ -467,7 +504,7 @@ impl DoubleRatchet {
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.version(STATE_VERSION)?;
-        let ad = r.var16(MAX_AD_LEN)?.to_vec();
+        let ad = Bounded16::new(r.var16(MAX_AD_LEN)?, MAX_AD_LEN).ok_or(DecodeError::TooLong)?;
         let dhs = StaticSecret::from(*Zeroizing::new(r.array::<32>()?));
         let dhr = read_opt(r)?.map(|k| *k);
         let rk = Zeroizing::new(r.array::<32>()?);
@@ -535,7 +572,7 @@ mod tests {
         let bob_secret = [7u8; 32];
         let bob_pub = X25519Public::from(&StaticSecret::from(bob_secret)).to_bytes();
         let alice = DoubleRatchet::init_alice(rng, &sk, &bob_pub, b"ad").unwrap();
-        let bob = DoubleRatchet::init_bob(&sk, &bob_secret, b"ad");
+        let bob = DoubleRatchet::init_bob(&sk, &bob_secret, b"ad").unwrap();
         (alice, bob)
     }
 
@@ -652,7 +689,10 @@ mod tests {
         let restored = DoubleRatchet::from_bytes(&b.to_bytes()).unwrap();
         assert_eq!(restored.to_bytes(), b.to_bytes());
         let mut b = restored;
-        assert_eq!(RatchetMessage::decode(&m0.encode()), Ok(m0.clone()));
+        assert_eq!(
+            RatchetMessage::decode(&m0.encode().unwrap()),
+            Ok(m0.clone())
+        );
         assert_eq!(b.decrypt(&mut rng, &m0).unwrap().as_slice(), b"0");
         let mut enc = b.to_bytes().to_vec();
         enc.push(0);

@@ -21,7 +21,7 @@ use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::primitives::{self, aead_open, aead_seal, hkdf_sha256, split_key_nonce};
 use crate::ratchet::MAX_CIPHERTEXT_LEN;
 use crate::session::CiphertextMessage;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 
 const ENVELOPE_VERSION: u8 = 0x01;
 const PAYLOAD_VERSION: u8 = 0x01;
@@ -45,6 +45,9 @@ pub enum SealError {
     /// The sealed envelope would exceed [`MAX_ENVELOPE_LEN`].
     #[error("message too large")]
     MessageTooLarge,
+    /// The inner message does not encode (a field outside its documented size).
+    #[error("inner message: {0}")]
+    Encode(#[from] EncodeError),
 }
 
 /// Why opening failed.
@@ -80,13 +83,15 @@ pub struct SealedEnvelope {
 }
 
 impl SealedEnvelope {
-    /// `0x01 || recipient(36) || len (u32 BE) || payload`.
-    pub fn encode(&self) -> Vec<u8> {
+    /// `0x01 || recipient(36) || len (u32 BE) || payload`. Fails with
+    /// [`EncodeError::TooLong`] (never truncates) if the payload exceeds [`MAX_PAYLOAD_LEN`],
+    /// which the decoder would reject. Envelopes from [`seal`] always encode.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut w = Writer::with_capacity(1 + Address::ENCODED_LEN + 4 + self.payload.len());
         w.u8(ENVELOPE_VERSION);
         self.recipient.write(&mut w);
-        w.var32(&self.payload);
-        w.into_vec()
+        w.var32("sealed payload", &self.payload, MAX_PAYLOAD_LEN)?;
+        Ok(w.into_vec())
     }
 
     /// Decodes, bounding the payload by [`MAX_PAYLOAD_LEN`].
@@ -157,7 +162,7 @@ pub fn seal<R: CryptoRng + RngCore>(
     let static_dh = primitives::x25519(&sender.x25519_secret(), &recipient_x)
         .map_err(|_| SealError::NonContributory)?;
     let (k2, n2) = split_key_nonce(&static_keys(&static_dh, &eph[..32], &encrypted_identity)[..]);
-    let inner = message.encode();
+    let inner = message.encode()?;
     // envelope = version(1) || recipient || len(4) || payload; payload = version(1) || E(32) ||
     // enc_identity || AEAD(content) with a 16-byte tag; content = version(1) || IK_S || addr_S || M.
     let envelope_len = 1

@@ -11,10 +11,10 @@ use crate::bundle::VerifiedBundle;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::kem::{self, KEM_CIPHERTEXT_LEN};
 use crate::padding::{self, PlaintextTooLarge, UnpadError};
-use crate::pqxdh::{self, PreKeyMessage};
+use crate::pqxdh::{self, PreKeyMessage, PreKeyReplayTag};
 use crate::prekeys::{KemPreKeySecret, OneTimePreKeySecret, PreKeyId, SignedPreKeySecret};
 use crate::ratchet::{DoubleRatchet, RatchetDecryptError, RatchetEncryptError, RatchetMessage};
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 
 const SESSION_VERSION: u8 = 0x01;
 const TYPE_PREKEY: u8 = 0x01;
@@ -53,6 +53,10 @@ pub enum RespondError {
     /// The embedded first message did not decrypt (wrong keys, tampering) or was malformed.
     #[error("first message failed to decrypt: {0}")]
     Decrypt(#[from] DecryptError),
+    /// The message named no one-time X25519 prekey and its [`PreKeyReplayTag`] is one the
+    /// caller has already recorded: a replay of a session start that was accepted before.
+    #[error("prekey message replayed")]
+    Replayed,
 }
 
 /// Why encryption failed.
@@ -96,16 +100,17 @@ pub enum CiphertextMessage {
 }
 
 impl CiphertextMessage {
-    /// `type (0x01 prekey | 0x02 ratchet) || body`.
-    pub fn encode(&self) -> Vec<u8> {
+    /// `type (0x01 prekey | 0x02 ratchet) || body`. Fails if the body does not encode
+    /// ([`PreKeyMessage::encode`], [`RatchetMessage::encode`]).
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let (ty, body) = match self {
-            Self::PreKey(m) => (TYPE_PREKEY, m.encode()),
-            Self::Ratchet(m) => (TYPE_RATCHET, m.encode()),
+            Self::PreKey(m) => (TYPE_PREKEY, m.encode()?),
+            Self::Ratchet(m) => (TYPE_RATCHET, m.encode()?),
         };
         let mut out = Vec::with_capacity(1 + body.len());
         out.push(ty);
         out.extend_from_slice(&body);
-        out
+        Ok(out)
     }
 
     /// Decodes either kind.
@@ -121,7 +126,8 @@ impl CiphertextMessage {
     }
 }
 
-/// The responder's secrets named by a [`PreKeyMessage`]; the store looks them up by id.
+/// The responder's secrets named by a [`PreKeyMessage`], and what it remembers of earlier
+/// session starts; the store looks them up by id.
 pub struct ResponderPreKeys<'a> {
     /// Secret for `signed_prekey_id`.
     pub signed_prekey: &'a SignedPreKeySecret,
@@ -129,6 +135,24 @@ pub struct ResponderPreKeys<'a> {
     pub one_time_prekey: Option<&'a OneTimePreKeySecret>,
     /// Secret for `kem_prekey_id`. Delete it after success unless it is the last-resort key.
     pub kem_prekey: &'a KemPreKeySecret,
+    /// Whether a replay tag has been recorded already (from [`Responded::replay_tag`] of an
+    /// earlier success, kept while its signed prekey is kept). Called at most once, only for a
+    /// message without a one-time X25519 prekey.
+    pub replay_seen: &'a dyn Fn(&PreKeyReplayTag) -> bool,
+}
+
+/// A session accepted by [`Session::respond`].
+#[must_use = "the session, plaintext and replay tag must be stored"]
+pub struct Responded {
+    /// The new session.
+    pub session: Session,
+    /// The first message's plaintext.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// Record this (in the same transaction that stores the session) and report it as seen
+    /// through [`ResponderPreKeys::replay_seen`] for as long as signed prekey
+    /// `replay_tag.signed_prekey_id` is kept. `None` when the message used a one-time X25519
+    /// prekey, whose deletion stops replays instead.
+    pub replay_tag: Option<PreKeyReplayTag>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -137,7 +161,7 @@ struct PendingPreKey {
     one_time_prekey_id: Option<PreKeyId>,
     kem_prekey_id: PreKeyId,
     base_key: [u8; 32],
-    kem_ciphertext: Vec<u8>,
+    kem_ciphertext: Box<[u8; KEM_CIPHERTEXT_LEN]>,
 }
 
 /// A session with one remote device. Holds secrets: no `Debug`.
@@ -176,7 +200,7 @@ impl Session {
         )
         .map_err(|_| InitiateError::NonContributory)?;
         let ad = pqxdh::session_ad(&local_identity.public(), &b.identity);
-        let ratchet = DoubleRatchet::init_alice(rng, &sk, &b.signed_prekey.key, &ad)
+        let ratchet = DoubleRatchet::alice(rng, &sk, &b.signed_prekey.key, ad)
             .map_err(|_| InitiateError::NonContributory)?;
         Ok(Self {
             local_address,
@@ -189,17 +213,18 @@ impl Session {
                 one_time_prekey_id: b.one_time_prekey.as_ref().map(|k| k.id),
                 kem_prekey_id: b.kem_prekey.id,
                 base_key,
-                kem_ciphertext: kem_ciphertext.to_vec(),
+                kem_ciphertext: Box::new(kem_ciphertext),
             }),
             remote_base_key: None,
         })
     }
 
     /// Accepts a session (PQXDH responder) from an incoming prekey message, returning the
-    /// session and the first plaintext. `remote_address` and `remote_identity` are the
-    /// sender's address and identity key as authenticated by sealed sender
-    /// ([`crate::OpenedEnvelope`]); a message whose `identity` differs is rejected with
-    /// [`RespondError::IdentityMismatch`].
+    /// session, the first plaintext and the replay tag to record. `remote_address` and
+    /// `remote_identity` are the sender's address and identity key as authenticated by sealed
+    /// sender ([`crate::OpenedEnvelope`]); a message whose `identity` differs is rejected with
+    /// [`RespondError::IdentityMismatch`]. A message without a one-time X25519 prekey whose
+    /// replay tag `keys.replay_seen` reports is rejected with [`RespondError::Replayed`].
     pub fn respond<R: CryptoRng + RngCore>(
         rng: &mut R,
         local_identity: &IdentityKeyPair,
@@ -208,7 +233,7 @@ impl Session {
         remote_identity: &IdentityPublicKey,
         message: &PreKeyMessage,
         keys: ResponderPreKeys<'_>,
-    ) -> Result<(Self, Zeroizing<Vec<u8>>), RespondError> {
+    ) -> Result<Responded, RespondError> {
         if message.identity != *remote_identity {
             return Err(RespondError::IdentityMismatch);
         }
@@ -223,6 +248,10 @@ impl Session {
             (Some(_), Some(_)) => return Err(RespondError::PreKeyMismatch),
             _ => return Err(RespondError::OneTimePreKeyMismatch),
         };
+        let replay_tag = message.replay_tag();
+        if replay_tag.as_ref().is_some_and(|t| (keys.replay_seen)(t)) {
+            return Err(RespondError::Replayed);
+        }
         let ct: [u8; KEM_CIPHERTEXT_LEN] = message
             .kem_ciphertext
             .as_slice()
@@ -245,12 +274,16 @@ impl Session {
             remote_address,
             local_identity: local_identity.public(),
             remote_identity: message.identity,
-            ratchet: DoubleRatchet::init_bob(&sk, &spk_secret, &ad),
+            ratchet: DoubleRatchet::bob(&sk, &spk_secret, ad),
             pending_prekey: None,
             remote_base_key: Some(message.base_key),
         };
         let plaintext = session.decrypt_ratchet(rng, &message.message)?;
-        Ok((session, plaintext))
+        Ok(Responded {
+            session,
+            plaintext,
+            replay_tag,
+        })
     }
 
     /// Pads and encrypts one plaintext.
@@ -264,7 +297,7 @@ impl Session {
                 kem_prekey_id: p.kem_prekey_id,
                 identity: self.local_identity,
                 base_key: p.base_key,
-                kem_ciphertext: p.kem_ciphertext.clone(),
+                kem_ciphertext: p.kem_ciphertext.to_vec(),
                 message,
             })),
             None => CiphertextMessage::Ratchet(message),
@@ -377,7 +410,7 @@ impl Session {
                 };
                 w.u32(p.kem_prekey_id)
                     .bytes(&p.base_key)
-                    .bytes(&p.kem_ciphertext);
+                    .bytes(&p.kem_ciphertext[..]);
             }
             None => {
                 w.u8(0);
@@ -407,7 +440,7 @@ impl Session {
                 one_time_prekey_id,
                 kem_prekey_id: r.u32()?,
                 base_key: r.array()?,
-                kem_ciphertext: r.take(KEM_CIPHERTEXT_LEN)?.to_vec(),
+                kem_ciphertext: Box::new(r.array()?),
             })
         } else {
             None

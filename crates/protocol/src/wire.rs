@@ -27,6 +27,90 @@ pub enum DecodeError {
     Invalid(&'static str),
 }
 
+/// Why a structure could not be encoded. Encoders never truncate: a field that does not fit
+/// its documented maximum (which is also what the decoder accepts) or its length prefix is an
+/// error. Names the field, never contains its bytes.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A variable-length field is longer than its documented maximum or its length prefix.
+    #[error("{0} is too long to encode")]
+    TooLong(&'static str),
+    /// A fixed-size field does not have its fixed size.
+    #[error("{0} has the wrong length")]
+    WrongLength(&'static str),
+}
+
+/// Checks a field length against the field maximum and the prefix type; returns the prefix.
+fn prefix<T: TryFrom<usize>>(
+    field: &'static str,
+    len: usize,
+    max: usize,
+) -> Result<T, EncodeError> {
+    if len > max {
+        return Err(EncodeError::TooLong(field));
+    }
+    T::try_from(len).map_err(|_| EncodeError::TooLong(field))
+}
+
+/// A string that fits a `var8` field, checked once when built, so writing it cannot fail or
+/// truncate. Invariant: `len == text.len()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShortStr {
+    text: String,
+    len: u8,
+}
+
+impl ShortStr {
+    /// `None` if `text` is longer than `max` or 255 bytes.
+    pub(crate) fn new(text: &str, max: usize) -> Option<Self> {
+        let len = prefix::<u8>("string", text.len(), max).ok()?;
+        Some(Self {
+            text: text.to_owned(),
+            len,
+        })
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Bytes that fit a `var16` field, checked once when built, so writing them cannot fail or
+/// truncate. Invariant: `len == bytes.len()`.
+#[derive(Clone)]
+pub(crate) struct Bounded16 {
+    bytes: Vec<u8>,
+    len: u16,
+}
+
+impl Bounded16 {
+    /// `None` if `bytes` is longer than `max` or 65 535 bytes.
+    pub(crate) fn new(bytes: &[u8], max: usize) -> Option<Self> {
+        let len = prefix::<u16>("bytes", bytes.len(), max).ok()?;
+        Some(Self {
+            bytes: bytes.to_vec(),
+            len,
+        })
+    }
+
+    /// From a fixed-size array; the length is checked at compile time.
+    pub(crate) fn from_array<const N: usize>(bytes: [u8; N]) -> Self {
+        const { assert!(N <= u16::MAX as usize) };
+        Self {
+            bytes: bytes.to_vec(),
+            len: N as u16,
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 /// Append-only encoder. Secret-bearing encodings use [`Writer::into_zeroizing`].
 pub(crate) struct Writer {
     buf: Vec<u8>,
@@ -61,22 +145,41 @@ impl Writer {
         self
     }
 
-    /// Variable-size field with a one-byte length prefix. Callers guarantee `v.len() <= 255`.
-    pub(crate) fn var8(&mut self, v: &[u8]) -> &mut Self {
-        let len = u8::try_from(v.len()).unwrap_or(u8::MAX);
-        self.u8(len).bytes(&v[..usize::from(len)])
+    /// Fixed-size field whose length the type does not guarantee (a public `Vec` field):
+    /// anything but exactly `len` bytes is refused instead of producing an undecodable
+    /// encoding.
+    pub(crate) fn fixed(
+        &mut self,
+        field: &'static str,
+        v: &[u8],
+        len: usize,
+    ) -> Result<&mut Self, EncodeError> {
+        if v.len() != len {
+            return Err(EncodeError::WrongLength(field));
+        }
+        Ok(self.bytes(v))
     }
 
-    /// Variable-size field with a two-byte length prefix. Callers guarantee `v.len() <= 65535`.
-    pub(crate) fn var16(&mut self, v: &[u8]) -> &mut Self {
-        let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
-        self.u16(len).bytes(&v[..usize::from(len)])
+    /// Variable-size field with a four-byte length prefix. Fails (writing nothing) if `v` is
+    /// longer than `max` (the decoder's maximum for the field) or than the prefix can express.
+    pub(crate) fn var32(
+        &mut self,
+        field: &'static str,
+        v: &[u8],
+        max: usize,
+    ) -> Result<&mut Self, EncodeError> {
+        let len = prefix::<u32>(field, v.len(), max)?;
+        Ok(self.u32(len).bytes(v))
     }
 
-    /// Variable-size field with a four-byte length prefix.
-    pub(crate) fn var32(&mut self, v: &[u8]) -> &mut Self {
-        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
-        self.u32(len).bytes(&v[..len as usize])
+    /// `var8` of a string whose length was checked when it was built: cannot fail.
+    pub(crate) fn short_str(&mut self, v: &ShortStr) -> &mut Self {
+        self.u8(v.len).bytes(v.text.as_bytes())
+    }
+
+    /// `var16` of bytes whose length was checked when they were built: cannot fail.
+    pub(crate) fn bounded16(&mut self, v: &Bounded16) -> &mut Self {
+        self.u16(v.len).bytes(&v.bytes)
     }
 
     pub(crate) fn into_vec(self) -> Vec<u8> {
@@ -184,9 +287,9 @@ mod tests {
         w.u8(1)
             .u16(0x0203)
             .u32(0x0405_0607)
-            .var8(b"ab")
-            .var16(b"c")
-            .var32(b"");
+            .short_str(&ShortStr::new("ab", 2).unwrap())
+            .bounded16(&Bounded16::new(b"c", 1).unwrap());
+        w.var32("x", b"", 0).unwrap();
         let bytes = w.into_vec();
         let mut r = Reader::new(&bytes);
         r.version(1).unwrap();
@@ -207,5 +310,73 @@ mod tests {
         assert_eq!(r.finish(), Err(DecodeError::TrailingBytes));
         let mut r = Reader::new(&[2]);
         assert_eq!(r.flag(), Err(DecodeError::Invalid("presence flag")));
+    }
+
+    #[test]
+    fn prefix_boundaries() {
+        assert_eq!(prefix::<u8>("f", 255, usize::MAX), Ok(255u8));
+        assert_eq!(
+            prefix::<u8>("f", 256, usize::MAX),
+            Err(EncodeError::TooLong("f"))
+        );
+        assert_eq!(prefix::<u16>("f", 65_535, usize::MAX), Ok(65_535u16));
+        assert_eq!(
+            prefix::<u16>("f", 65_536, usize::MAX),
+            Err(EncodeError::TooLong("f"))
+        );
+        assert_eq!(prefix::<u32>("f", 0xFFFF_FFFF, usize::MAX), Ok(u32::MAX));
+        if let Ok(over) = usize::try_from(1u64 << 32) {
+            assert_eq!(
+                prefix::<u32>("f", over, usize::MAX),
+                Err(EncodeError::TooLong("f"))
+            );
+        }
+        // The field maximum binds before the prefix does.
+        assert_eq!(prefix::<u32>("f", 10, 10), Ok(10u32));
+        assert_eq!(prefix::<u32>("f", 11, 10), Err(EncodeError::TooLong("f")));
+    }
+
+    #[test]
+    fn short_str_at_255_and_256() {
+        let ok = "a".repeat(255);
+        let s = ShortStr::new(&ok, 255).unwrap();
+        let mut w = Writer::with_capacity(256);
+        w.short_str(&s);
+        let bytes = w.into_vec();
+        assert_eq!(bytes.len(), 256);
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.var8(255).unwrap(), ok.as_bytes());
+        r.finish().unwrap();
+        assert_eq!(ShortStr::new(&"a".repeat(256), usize::MAX), None);
+        assert_eq!(ShortStr::new("abc", 2), None);
+    }
+
+    #[test]
+    fn bounded16_at_65535_and_65536() {
+        let ok = vec![7u8; 65_535];
+        let b = Bounded16::new(&ok, usize::MAX).unwrap();
+        let mut w = Writer::with_capacity(65_537);
+        w.bounded16(&b);
+        let bytes = w.into_vec();
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.var16(65_535).unwrap(), &ok[..]);
+        r.finish().unwrap();
+        assert!(Bounded16::new(&vec![7u8; 65_536], usize::MAX).is_none());
+        assert!(Bounded16::new(&[1, 2, 3], 2).is_none());
+    }
+
+    #[test]
+    fn var32_and_fixed_refuse_instead_of_truncating() {
+        let mut w = Writer::with_capacity(8);
+        assert_eq!(
+            w.var32("payload", &[1, 2, 3], 2).err(),
+            Some(EncodeError::TooLong("payload"))
+        );
+        assert_eq!(
+            w.fixed("key", &[1, 2, 3], 4).err(),
+            Some(EncodeError::WrongLength("key"))
+        );
+        // Nothing was written by the failed calls.
+        assert!(w.into_vec().is_empty());
     }
 }

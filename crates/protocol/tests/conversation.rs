@@ -13,7 +13,8 @@ use rand_core::SeedableRng;
 use sotto_protocol::ratchet::RatchetDecryptError;
 use sotto_protocol::sealed_sender::{self, OpenError};
 use sotto_protocol::{
-    Address, CiphertextMessage, DecodeError, DecryptError, PreKeyBundle, RespondError, Session,
+    Address, CiphertextMessage, DecodeError, DecryptError, DoubleRatchet, EncodeError,
+    PreKeyBundle, RespondError, Session,
 };
 
 #[test]
@@ -218,7 +219,7 @@ fn respond_rejects_wrong_or_missing_prekeys_and_tampering() {
         &pkm,
         bob.responder_keys(&pkm),
     );
-    assert_eq!(r.unwrap().1.as_slice(), b"hi");
+    assert_eq!(r.unwrap().plaintext.as_slice(), b"hi");
 }
 
 #[test]
@@ -270,7 +271,7 @@ fn sealed_sender_rejects_tampering_and_wrong_recipient() {
     )
     .unwrap();
     assert_eq!(
-        sealed_sender::SealedEnvelope::decode(&env.encode()),
+        sealed_sender::SealedEnvelope::decode(&env.encode().unwrap()),
         Ok(env.clone())
     );
 
@@ -514,7 +515,7 @@ fn oversize_plaintext_and_message_are_refused_with_typed_errors() {
         &largest,
     )
     .unwrap();
-    assert!(envelope.encode().len() <= sealed_sender::MAX_ENVELOPE_LEN);
+    assert!(envelope.encode().unwrap().len() <= sealed_sender::MAX_ENVELOPE_LEN);
 
     // A hand-built inner message too large for the relay is refused by `seal`, not the relay.
     let m = sotto_protocol::RatchetMessage {
@@ -535,7 +536,89 @@ fn oversize_plaintext_and_message_are_refused_with_typed_errors() {
             &CiphertextMessage::Ratchet(m),
         )
         .unwrap_err(),
-        sealed_sender::SealError::MessageTooLarge
+        sealed_sender::SealError::Encode(EncodeError::TooLong("ratchet ciphertext"))
+    );
+}
+
+/// Encoders refuse, never truncate, a field outside what the decoder accepts; at the maximum
+/// the encoding round-trips.
+#[test]
+fn encoders_refuse_oversize_fields_at_the_boundary() {
+    use sotto_protocol::ratchet::{MAX_AD_LEN, MAX_CIPHERTEXT_LEN, RatchetInitError};
+    let header = sotto_protocol::Header {
+        ratchet_key: [9u8; 32],
+        previous_chain_length: 1,
+        message_number: 2,
+    };
+    let at_max = sotto_protocol::RatchetMessage {
+        header,
+        ciphertext: vec![7u8; MAX_CIPHERTEXT_LEN],
+    };
+    let bytes = at_max.encode().unwrap();
+    assert_eq!(
+        sotto_protocol::RatchetMessage::decode(&bytes),
+        Ok(at_max.clone())
+    );
+    let over = sotto_protocol::RatchetMessage {
+        header,
+        ciphertext: vec![7u8; MAX_CIPHERTEXT_LEN + 1],
+    };
+    assert_eq!(
+        over.encode(),
+        Err(EncodeError::TooLong("ratchet ciphertext"))
+    );
+    assert_eq!(
+        CiphertextMessage::Ratchet(over).encode(),
+        Err(EncodeError::TooLong("ratchet ciphertext"))
+    );
+
+    let recipient = Address::new([3; 32], 1);
+    let env = sealed_sender::SealedEnvelope {
+        recipient,
+        payload: vec![1u8; sealed_sender::MAX_PAYLOAD_LEN],
+    };
+    let bytes = env.encode().unwrap();
+    assert_eq!(sealed_sender::SealedEnvelope::decode(&bytes), Ok(env));
+    let env = sealed_sender::SealedEnvelope {
+        recipient,
+        payload: vec![1u8; sealed_sender::MAX_PAYLOAD_LEN + 1],
+    };
+    assert_eq!(env.encode(), Err(EncodeError::TooLong("sealed payload")));
+
+    // A prekey message whose KEM ciphertext is not 1088 bytes would not decode.
+    let mut rng = ChaCha20Rng::from_seed([77; 32]);
+    let alice = Device::new(&mut rng, 1);
+    let mut p = sotto_protocol::PreKeyMessage {
+        signed_prekey_id: 1,
+        one_time_prekey_id: None,
+        kem_prekey_id: 2,
+        identity: alice.identity.public(),
+        base_key: [5; 32],
+        kem_ciphertext: vec![0u8; 1088],
+        message: at_max,
+    };
+    let bytes = p.encode().unwrap();
+    assert_eq!(sotto_protocol::PreKeyMessage::decode(&bytes), Ok(p.clone()));
+    for len in [0, 1087, 1089] {
+        p.kem_ciphertext = vec![0u8; len];
+        assert_eq!(p.encode(), Err(EncodeError::WrongLength("KEM ciphertext")));
+    }
+
+    // Ratchet associated data is bounded when the ratchet is built, so `to_bytes` cannot
+    // produce a state that `from_bytes` rejects.
+    let bob_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([8; 32]));
+    let ad = vec![4u8; MAX_AD_LEN];
+    let dr = DoubleRatchet::init_alice(&mut rng, &[1; 32], bob_pub.as_bytes(), &ad).unwrap();
+    let state = dr.to_bytes();
+    assert_eq!(DoubleRatchet::from_bytes(&state).unwrap().to_bytes(), state);
+    let ad = vec![4u8; MAX_AD_LEN + 1];
+    assert_eq!(
+        DoubleRatchet::init_alice(&mut rng, &[1; 32], bob_pub.as_bytes(), &ad).err(),
+        Some(RatchetInitError::AssociatedDataTooLong)
+    );
+    assert_eq!(
+        DoubleRatchet::init_bob(&[1; 32], &[8; 32], &ad).err(),
+        Some(RatchetInitError::AssociatedDataTooLong)
     );
 }
 
@@ -570,4 +653,114 @@ fn session_serialization_never_reallocates() {
             exact(&b);
         }
     }
+}
+
+/// A session start without a one-time X25519 prekey leaves nothing to delete, so the
+/// responder remembers its replay tag and refuses the same message again.
+#[test]
+fn prekey_message_without_one_time_key_cannot_be_replayed() {
+    use sotto_protocol::PreKeyReplayTag;
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+
+    let mut rng = rng(40);
+    let alice = Device::new(&mut rng, 1);
+    let bob = Device::new(&mut rng, 1);
+    let bundle = bob
+        .upload()
+        .bundle(None, None)
+        .verify(&bob.identity.public())
+        .unwrap();
+    let seen: RefCell<HashSet<PreKeyReplayTag>> = RefCell::new(HashSet::new());
+    let lookups = RefCell::new(0u32);
+    let replay_seen = |t: &PreKeyReplayTag| {
+        *lookups.borrow_mut() += 1;
+        seen.borrow().contains(t)
+    };
+    let respond = |rng: &mut ChaCha20Rng, m: &sotto_protocol::PreKeyMessage| {
+        let mut keys = bob.responder_keys(m);
+        keys.replay_seen = &replay_seen;
+        Session::respond(
+            rng,
+            &bob.identity,
+            bob.address,
+            alice.address,
+            &alice.identity.public(),
+            m,
+            keys,
+        )
+    };
+
+    let mut a = Session::initiate(&mut rng, &alice.identity, alice.address, &bundle).unwrap();
+    let CiphertextMessage::PreKey(first) = a.encrypt(b"first").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    let tag = first.replay_tag().unwrap();
+    assert_eq!(tag.signed_prekey_id, first.signed_prekey_id);
+    let accepted = respond(&mut rng, &first).unwrap();
+    assert_eq!(accepted.plaintext.as_slice(), b"first");
+    assert_eq!(accepted.replay_tag, Some(tag));
+    assert_eq!(*lookups.borrow(), 1);
+    seen.borrow_mut().insert(tag);
+
+    // The same message again (e.g. re-injected by the relay) is refused before key agreement.
+    assert!(matches!(
+        respond(&mut rng, &first),
+        Err(RespondError::Replayed)
+    ));
+    // So is a later prekey message of the same session start (same base key): it belongs on
+    // the existing session, never on a new one.
+    let CiphertextMessage::PreKey(second) = a.encrypt(b"second").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    assert_eq!(second.replay_tag(), Some(tag));
+    assert!(matches!(
+        respond(&mut rng, &second),
+        Err(RespondError::Replayed)
+    ));
+    let mut b = accepted.session;
+    let inner = CiphertextMessage::PreKey(second);
+    assert_eq!(b.decrypt(&mut rng, &inner).unwrap().as_slice(), b"second");
+
+    // A fresh session start from the same sender (new base key) is accepted.
+    let mut a2 = Session::initiate(&mut rng, &alice.identity, alice.address, &bundle).unwrap();
+    let CiphertextMessage::PreKey(fresh) = a2.encrypt(b"again").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    let fresh_tag = fresh.replay_tag().unwrap();
+    assert_ne!(fresh_tag, tag);
+    let accepted = respond(&mut rng, &fresh).unwrap();
+    assert_eq!(accepted.replay_tag, Some(fresh_tag));
+
+    // With a one-time prekey there is no tag and the callback is not consulted.
+    let upload = bob.upload();
+    let with_otk = upload
+        .bundle(upload.one_time_prekeys.first().cloned(), None)
+        .verify(&bob.identity.public())
+        .unwrap();
+    let mut a3 = Session::initiate(&mut rng, &alice.identity, alice.address, &with_otk).unwrap();
+    let CiphertextMessage::PreKey(m) = a3.encrypt(b"otk").unwrap() else {
+        panic!("expected a prekey message")
+    };
+    assert_eq!(m.replay_tag(), None);
+    let before = *lookups.borrow();
+    let accepted = respond(&mut rng, &m).unwrap();
+    assert_eq!(accepted.replay_tag, None);
+    assert_eq!(*lookups.borrow(), before);
+
+    // Storage encoding: 36 bytes, strict.
+    let enc = tag.encode();
+    assert_eq!(enc.len(), PreKeyReplayTag::ENCODED_LEN);
+    assert_eq!(&enc[..4], &tag.signed_prekey_id.to_be_bytes());
+    assert_eq!(PreKeyReplayTag::decode(&enc), Ok(tag));
+    assert_eq!(
+        PreKeyReplayTag::decode(&enc[..35]),
+        Err(DecodeError::Truncated)
+    );
+    let mut long = enc.to_vec();
+    long.push(0);
+    assert_eq!(
+        PreKeyReplayTag::decode(&long),
+        Err(DecodeError::TrailingBytes)
+    );
 }

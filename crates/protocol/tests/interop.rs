@@ -192,7 +192,7 @@ fn python_alice_rust_bob() {
         "plaintext": hex::encode(b"first from python"),
     }));
     let first = from_json(&r["message"]);
-    let mut rust = DoubleRatchet::init_bob(&SK, &bob_secret, AD);
+    let mut rust = DoubleRatchet::init_bob(&SK, &bob_secret, AD).unwrap();
     assert_eq!(
         rust.decrypt(&mut rng, &first).unwrap().as_slice(),
         b"first from python"

@@ -154,6 +154,8 @@ pub enum Op {
     Authenticate = 0x0001,
     /// No-op round trip; also a barrier: the relay handles a connection's frames in order.
     Ping = 0x0002,
+    /// Delete the authenticated account and everything the relay holds for it.
+    DeleteAccount = 0x0003,
     /// Claim a username for the authenticated account.
     UsernameClaim = 0x0010,
     /// Resolve a username to an account id (allowed unauthenticated).
@@ -188,6 +190,7 @@ impl Op {
         Ok(match v {
             0x0001 => Op::Authenticate,
             0x0002 => Op::Ping,
+            0x0003 => Op::DeleteAccount,
             0x0010 => Op::UsernameClaim,
             0x0011 => Op::UsernameLookup,
             0x0012 => Op::UsernameChange,
@@ -276,6 +279,9 @@ pub enum Request {
     },
     /// Round trip with no effect.
     Ping,
+    /// Delete the authenticated account: its devices, prekeys, queued envelopes, username
+    /// and registration lock. The relay answers, then closes the account's connections.
+    DeleteAccount,
     /// Claim a username; `pin_verifier` is needed to take over one protected by a registration
     /// lock held by another account.
     UsernameClaim {
@@ -334,6 +340,7 @@ impl Request {
         match self {
             Request::Authenticate { .. } => Op::Authenticate,
             Request::Ping => Op::Ping,
+            Request::DeleteAccount => Op::DeleteAccount,
             Request::UsernameClaim { .. } => Op::UsernameClaim,
             Request::UsernameLookup { .. } => Op::UsernameLookup,
             Request::UsernameChange { .. } => Op::UsernameChange,
@@ -363,7 +370,10 @@ impl Request {
                 w.bytes8(relay_host.as_bytes());
                 w.raw(signature);
             }
-            Request::Ping | Request::UsernameRelease | Request::RegLockClear => {}
+            Request::Ping
+            | Request::DeleteAccount
+            | Request::UsernameRelease
+            | Request::RegLockClear => {}
             Request::PrekeyCount => {}
             Request::UsernameClaim {
                 username,
@@ -411,6 +421,7 @@ impl Request {
                 signature: r.array("signature")?,
             },
             Op::Ping => Request::Ping,
+            Op::DeleteAccount => Request::DeleteAccount,
             Op::UsernameClaim => {
                 let username = r.string8(MAX_USERNAME_LEN, "username")?;
                 let pin_verifier = if r.bool("has_pin")? {

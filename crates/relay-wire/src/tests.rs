@@ -23,6 +23,7 @@ fn all_frames() -> Vec<Frame> {
             signature: [2; 64],
         },
         Request::Ping,
+        Request::DeleteAccount,
         Request::UsernameClaim {
             username: "alice".into(),
             pin_verifier: None,
@@ -354,4 +355,38 @@ fn op_auth_requirements() {
     assert!(!Op::UsernameLookup.requires_auth());
     assert!(Op::UsernameClaim.requires_auth());
     assert!(Op::UploadSignedPrekey.requires_auth());
+    assert!(Op::DeleteAccount.requires_auth());
+}
+
+/// The exact bytes of a `DeleteAccount` request (docs/PROTOCOL.md, section 13): header only,
+/// op 0x0003, empty body; any body byte is trailing.
+#[test]
+fn delete_account_bytes() {
+    let frame = Frame::Request {
+        id: 0x0102_0304_0506_0708,
+        request: Request::DeleteAccount,
+    };
+    let bytes = frame.encode();
+    assert_eq!(
+        bytes,
+        [1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x00, 0x03],
+        "version, kind request, id, op"
+    );
+    assert_eq!(Frame::decode(&bytes), Ok(frame));
+    let mut long = bytes.clone();
+    long.push(0);
+    assert_eq!(
+        Frame::decode(&long),
+        Err(DecodeError::TrailingBytes { count: 1 })
+    );
+    assert_eq!(Op::from_u16(3), Ok(Op::DeleteAccount));
+    // Its success response is the empty `Ok`.
+    let response = Frame::Response {
+        id: 9,
+        op: Op::DeleteAccount as u16,
+        result: Ok(Response::Ok),
+    };
+    let bytes = response.encode();
+    assert_eq!(bytes, [1, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0x00, 0x03, 0]);
+    assert_eq!(Frame::decode(&bytes), Ok(response));
 }

@@ -26,10 +26,18 @@ pub struct Cli {
     /// folder, e.g. ~/.local/share/sotto-relay on Linux]
     #[arg(long, env = "SOTTO_RELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Use PostgreSQL (postgres://user@host:port/db, no TLS to the database: keep it on a
-    /// private network) instead of SQLite. Several relay processes may share one database.
+    /// Use PostgreSQL (postgres://user@host:port/db) instead of SQLite. Several relay
+    /// processes may share one database. Without --database-ca the connection is not
+    /// encrypted (keep the database on a private network or a local socket) and
+    /// `sslmode=require` in the URL is refused.
     #[arg(long, env = "SOTTO_RELAY_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// PEM file of the CA (or the server's self-signed certificate) that signs the PostgreSQL
+    /// server certificate. Makes TLS to the database mandatory, verifying the certificate chain
+    /// and that it names the URL's host (libpq's `sslmode=verify-full`); `sslmode=disable` in
+    /// the URL is then refused.
+    #[arg(long, env = "SOTTO_RELAY_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
     /// PEM certificate chain for TLS (wss). Requires --tls-key.
     #[arg(long, env = "SOTTO_RELAY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -122,6 +130,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_ca: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     insecure_allow_plain_ws_non_loopback: Option<bool>,
@@ -157,6 +166,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// PostgreSQL URL, if any.
     pub database_url: Option<String>,
+    /// CA file for verified TLS to PostgreSQL, if any.
+    pub database_ca: Option<PathBuf>,
     /// TLS certificate and key.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Allow plain ws on non-loopback addresses.
@@ -286,10 +297,16 @@ impl Cli {
         if max_envelope_bytes == 0 || max_envelope_bytes > sotto_relay_wire::MAX_ENVELOPE_LEN {
             return Err(ConfigError::Invalid("max_envelope_bytes"));
         }
+        let database_url = self.database_url.or(file.database_url);
+        let database_ca = self.database_ca.or(file.database_ca);
+        if database_ca.is_some() && database_url.is_none() {
+            return Err(ConfigError::Invalid("database_ca (needs database_url)"));
+        }
         let config = Config {
             listen,
             data_dir,
-            database_url: self.database_url.or(file.database_url),
+            database_url,
+            database_ca,
             tls,
             insecure_allow_plain_ws_non_loopback: self.insecure_allow_plain_ws_non_loopback
                 || file.insecure_allow_plain_ws_non_loopback.unwrap_or(false),
@@ -396,6 +413,22 @@ mod tests {
         assert_eq!(c.mailbox_cap, 7);
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.message_ttl_ms, 30 * DAY_MS);
+    }
+
+    #[test]
+    fn database_ca_needs_a_database_url() {
+        let cli = Cli::parse_from(["sotto-relay", "--database-ca", "/ca.pem"]);
+        assert!(matches!(cli.resolve(), Err(ConfigError::Invalid(_))));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"postgres://db.internal/sotto\"\ndatabase_ca = \"/etc/ca.pem\"\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["sotto-relay", "--config", path.to_str().unwrap()]);
+        let c = cli.resolve().unwrap();
+        assert_eq!(c.database_ca, Some(PathBuf::from("/etc/ca.pem")));
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub(crate) enum HubEvent {
     Wake,
     /// Send this push as is.
     Push(Push),
+    /// The account was deleted: close the connection.
+    Close,
 }
 
 type Senders = Vec<(u64, mpsc::Sender<HubEvent>)>;
@@ -47,6 +49,23 @@ impl Hub {
             return false;
         }
         true
+    }
+
+    /// Closes every connection of `account` on this node (after its deletion). Unlike
+    /// wake-ups this must not be dropped, so a full queue is waited on in a task.
+    pub(crate) fn close_account(&self, account: [u8; 32]) {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        for (addr, list) in conns.iter() {
+            if addr.account != account {
+                continue;
+            }
+            for (_, tx) in list {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(HubEvent::Close).await;
+                });
+            }
+        }
     }
 
     /// Best-effort notification: a full queue already holds a wake-up, so dropping is fine.

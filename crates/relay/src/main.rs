@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::{Context, bail};
 use clap::Parser;
 use sotto_relay::config::Cli;
-use sotto_relay::storage::postgres::PgStorage;
+use sotto_relay::storage::postgres::{DbTls, PgStorage, RustlsConnect};
 use sotto_relay::storage::sqlite::SqliteStorage;
 use sotto_relay::storage::{Policy, Storage};
 use tracing_subscriber::EnvFilter;
@@ -38,10 +38,15 @@ async fn main() -> anyhow::Result<()> {
     let policy = Policy::from_config(&config);
     match config.database_url.clone() {
         Some(url) => {
-            let storage = PgStorage::connect(&url, policy)
+            let tls = match &config.database_ca {
+                Some(ca) => DbTls::Verified(RustlsConnect::from_ca_file(ca)?),
+                None => DbTls::Off,
+            };
+            let encrypted = matches!(tls, DbTls::Verified(_));
+            let storage = PgStorage::connect_with_tls(&url, policy, tls)
                 .await
                 .context("connecting to PostgreSQL")?;
-            tracing::info!("storage: PostgreSQL");
+            tracing::info!(tls = encrypted, "storage: PostgreSQL");
             run(config, storage, listener).await
         }
         None => {

@@ -46,6 +46,7 @@ metrics! {
     envelopes_expired_total: "counter", "Envelopes deleted after their TTL.";
     bundles_fetched_total: "counter", "Prekey bundles handed out.";
     storage_errors_total: "counter", "Storage operations that failed.";
+    accounts_deleted_total: "counter", "Accounts deleted at their own request.";
 }
 
 impl Metrics {

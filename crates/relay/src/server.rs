@@ -258,6 +258,8 @@ struct Connection<S: Storage> {
     more_backlog: bool,
     /// `QueueDrained` is owed once the backlog is pushed.
     drained_pending: bool,
+    /// The account was deleted: close once the response is flushed.
+    closing: bool,
 }
 
 struct Authed {
@@ -286,6 +288,7 @@ impl<S: Storage> Connection<S> {
             post_auth: false,
             more_backlog: false,
             drained_pending: false,
+            closing: false,
         }
     }
 
@@ -334,6 +337,7 @@ impl<S: Storage> Connection<S> {
                 event = recv_event(&mut self.auth) => match event {
                     Some(HubEvent::Wake) => self.deliver().await,
                     Some(HubEvent::Push(p)) => { self.push(p); Next::Continue }
+                    Some(HubEvent::Close) => Next::Close,
                     None => Next::Close,
                 },
                 _ = poll.tick(), if self.auth.is_some() => self.deliver().await,
@@ -343,6 +347,13 @@ impl<S: Storage> Connection<S> {
                 break;
             }
         }
+        // Best effort: a response owed before closing (e.g. to DeleteAccount) still goes out.
+        for msg in self.outbox.drain(..) {
+            if sink.feed(msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.flush().await;
         let _ = sink.close().await;
         if let Some(a) = &self.auth {
             if self.state.hub.unregister(a.addr, a.hub_id)
@@ -397,6 +408,9 @@ impl<S: Storage> Connection<S> {
                     tracing::debug!(op = ?op, code = ?e.code, "request failed");
                 }
                 self.respond(id, op as u16, result);
+                if self.closing {
+                    return Next::Close;
+                }
                 if std::mem::take(&mut self.post_auth) {
                     self.after_auth().await;
                 }
@@ -512,6 +526,15 @@ impl<S: Storage> Connection<S> {
                     .await
             }
             Request::Ping => Ok(Response::Ok),
+            Request::DeleteAccount => {
+                let addr = self.authed()?;
+                self.ok(storage.delete_account(addr.account, now_ms()).await)?;
+                Metrics::inc(&self.state.metrics.accounts_deleted_total);
+                tracing::info!("account deleted");
+                self.closing = true;
+                self.state.hub.close_account(addr.account);
+                Ok(Response::Ok)
+            }
             Request::UsernameClaim {
                 username,
                 pin_verifier,

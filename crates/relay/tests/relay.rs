@@ -829,3 +829,164 @@ async fn toml_config_file_is_applied() {
     let e = s.send(address(&bob, 1), b"two").await.unwrap().unwrap_err();
     assert_eq!((e.code, e.detail), (ErrorCode::MailboxFull, 1));
 }
+
+/// Reads frames until the relay closes the connection; false if it stays open for `WAIT`.
+async fn closed_by_relay(c: &mut Client) -> bool {
+    loop {
+        match c.read_frame(WAIT).await {
+            Ok(_) => {}
+            Err(e) => return e.to_string().contains("closed"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn delete_account_removes_everything_and_closes_its_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path(), &[]).unwrap();
+    let (dora, bob, eve) = (key(61), key(62), key(63));
+
+    let mut anon = relay.connect().await.unwrap();
+    assert_eq!(
+        code(anon.request(Request::DeleteAccount).await.unwrap()),
+        ErrorCode::AuthRequired
+    );
+
+    // Dora: two devices with prekeys, a locked username and queued envelopes.
+    let mut d1 = relay.connect().await.unwrap();
+    register_with_prekeys(&mut d1, &dora, 1, 5).await.unwrap();
+    d1.request(Request::UsernameClaim {
+        username: "dora".into(),
+        pin_verifier: None,
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    d1.request(Request::RegLockSet {
+        pin_verifier: [5; 32],
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let mut d2 = relay.connect().await.unwrap();
+    register_with_prekeys(&mut d2, &dora, 2, 5).await.unwrap();
+    // Bob, whose data must survive.
+    let mut b = relay.connect().await.unwrap();
+    register_with_prekeys(&mut b, &bob, 1, 5).await.unwrap();
+    b.request(Request::UsernameClaim {
+        username: "bobby".into(),
+        pin_verifier: None,
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    for device in [1, 2] {
+        anon.send(address(&dora, device), b"for dora")
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    anon.send(address(&bob, 1), b"for bob")
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(
+        d1.request(Request::DeleteAccount).await.unwrap().unwrap(),
+        Response::Ok
+    );
+    // The relay closes every connection of the account, including the other device's.
+    assert!(closed_by_relay(&mut d1).await);
+    assert!(closed_by_relay(&mut d2).await);
+    b.barrier().await.unwrap();
+
+    // Nothing is left: username, bundles (prekeys), registration as a recipient.
+    let mut anon = relay.connect().await.unwrap();
+    assert_eq!(
+        code(
+            anon.request(Request::UsernameLookup {
+                username: "dora".into()
+            })
+            .await
+            .unwrap()
+        ),
+        ErrorCode::NotFound
+    );
+    for device in [1, 2] {
+        assert_eq!(
+            code(
+                anon.request(Request::FetchBundle {
+                    address: address(&dora, device)
+                })
+                .await
+                .unwrap()
+            ),
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            code(anon.send(address(&dora, device), b"late").await.unwrap()),
+            ErrorCode::UnknownRecipient
+        );
+    }
+    // The locked username is reserved (docs/RELAY_DATA.md): not even the old PIN opens it.
+    let mut e = relay.connect().await.unwrap();
+    e.authenticate(&eve, 1).await.unwrap();
+    for pin_verifier in [None, Some([5; 32])] {
+        assert_eq!(
+            code(
+                e.request(Request::UsernameClaim {
+                    username: "dora".into(),
+                    pin_verifier,
+                })
+                .await
+                .unwrap()
+            ),
+            ErrorCode::UsernameTaken
+        );
+    }
+    // The same identity key can authenticate again, as a new, empty account: no queued
+    // envelopes, no prekeys, no username.
+    let mut d3 = relay.connect().await.unwrap();
+    d3.authenticate(&dora, 1).await.unwrap();
+    assert!(d3.drain_backlog().await.unwrap().is_empty());
+    assert_eq!(
+        d3.request(Request::PrekeyCount).await.unwrap().unwrap(),
+        Response::PrekeyCount {
+            one_time: 0,
+            one_time_kem: 0
+        }
+    );
+    assert_eq!(
+        code(d3.request(Request::UsernameRelease).await.unwrap()),
+        ErrorCode::NoUsername
+    );
+
+    // Bob is untouched.
+    assert_eq!(
+        anon.request(Request::UsernameLookup {
+            username: "bobby".into()
+        })
+        .await
+        .unwrap()
+        .unwrap(),
+        Response::Account {
+            account: address(&bob, 1).account
+        }
+    );
+    assert!(matches!(
+        anon.request(Request::FetchBundle {
+            address: address(&bob, 1)
+        })
+        .await
+        .unwrap()
+        .unwrap(),
+        Response::Bundle(_)
+    ));
+    let mut b2 = relay.connect().await.unwrap();
+    b2.authenticate(&bob, 1).await.unwrap();
+    let backlog = b2.drain_backlog().await.unwrap();
+    assert_eq!(backlog.len(), 1);
+    assert_eq!(backlog[0].envelope, b"for bob");
+    let health = relay.http_get("/health").await.unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+}

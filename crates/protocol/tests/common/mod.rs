@@ -7,7 +7,7 @@ use rand_core::SeedableRng;
 use sotto_protocol::sealed_sender;
 use sotto_protocol::{
     Address, CiphertextMessage, IdentityKeyPair, KemPreKeyKind, KemPreKeySecret,
-    OneTimePreKeySecret, PreKeyUpload, ResponderPreKeys, Session, SignedPreKeySecret,
+    OneTimePreKeySecret, PreKeyUpload, Responded, ResponderPreKeys, Session, SignedPreKeySecret,
 };
 
 pub fn rng(seed: u8) -> ChaCha20Rng {
@@ -75,6 +75,7 @@ impl Device {
                 .iter()
                 .find(|k| k.id() == msg.kem_prekey_id)
                 .unwrap_or(&self.last_resort),
+            replay_seen: &|_| false,
         }
     }
 }
@@ -116,7 +117,11 @@ pub fn establish(
     let CiphertextMessage::PreKey(pkm) = opened.message else {
         panic!("expected prekey message")
     };
-    let (b, plaintext) = Session::respond(
+    let Responded {
+        session: b,
+        plaintext,
+        ..
+    } = Session::respond(
         rng,
         &bob.identity,
         bob.address,

@@ -350,3 +350,151 @@ pub(crate) async fn durability_after<S: Storage>(s: &S, id: u64) {
         (id, &b"kept"[..])
     );
 }
+
+/// Everything one device of an account leaves in storage.
+async fn populate<S: Storage>(s: &S, a: Address) {
+    s.touch_device(a, T0).await.unwrap();
+    s.put_signed_prekey(a, key(1)).await.unwrap();
+    s.put_last_resort_kem(a, key(2)).await.unwrap();
+    s.add_one_time_prekeys(a, OneTimeKind::X25519, vec![key(3), key(4)])
+        .await
+        .unwrap();
+    s.add_one_time_prekeys(a, OneTimeKind::Kem, vec![key(5)])
+        .await
+        .unwrap();
+    s.enqueue(a, vec![a.account[0]; 8], T0).await.unwrap();
+    s.enqueue(a, vec![a.account[0]; 9], T0).await.unwrap();
+}
+
+/// Nothing of `a` is left: no bundle, no prekeys, no mailbox, not a known recipient.
+async fn assert_gone<S: Storage>(s: &S, a: Address, now: u64) {
+    assert!(matches!(
+        s.fetch_bundle(a).await,
+        Err(BundleError::NotFound)
+    ));
+    assert_eq!(s.prekey_counts(a).await.unwrap(), PrekeyCounts::default());
+    assert!(s.pending(a, 0, 10, now).await.unwrap().is_empty());
+    assert!(matches!(
+        s.enqueue(a, vec![1], now).await,
+        Err(EnqueueError::UnknownRecipient)
+    ));
+}
+
+pub(crate) async fn account_deletion<S: Storage>(s: &S) {
+    let (gone, gone2) = (addr(20, 1), addr(20, 2));
+    let (other, claimant, claimant2) = (addr(21, 1), addr(22, 1), addr(23, 1));
+    populate(s, gone).await;
+    populate(s, gone2).await;
+    populate(s, other).await;
+    for a in [claimant, claimant2] {
+        s.touch_device(a, T0).await.unwrap();
+    }
+    s.claim_username(gone.account, "dora".into(), None, T0)
+        .await
+        .unwrap();
+    s.set_reglock(gone.account, [3; 32]).await.unwrap();
+    s.claim_username(other.account, "olga".into(), None, T0)
+        .await
+        .unwrap();
+    s.set_reglock(other.account, [4; 32]).await.unwrap();
+
+    let deleted_at = T0 + 1000;
+    s.delete_account(gone.account, deleted_at).await.unwrap();
+    for a in [gone, gone2] {
+        assert_gone(s, a, deleted_at).await;
+    }
+    assert_eq!(s.lookup_username("dora".into()).await.unwrap(), None);
+    assert!(matches!(
+        s.release_username(gone.account).await,
+        Err(ReleaseError::NoUsername)
+    ));
+
+    // Nothing of the other account was touched.
+    assert_eq!(
+        s.lookup_username("olga".into()).await.unwrap(),
+        Some(other.account)
+    );
+    assert!(matches!(
+        s.claim_username(claimant2.account, "olga".into(), None, deleted_at)
+            .await,
+        Err(ClaimError::PinRequired)
+    ));
+    assert_eq!(
+        s.prekey_counts(other).await.unwrap(),
+        PrekeyCounts {
+            one_time: 2,
+            one_time_kem: 1
+        }
+    );
+    assert_eq!(s.pending(other, 0, 10, deleted_at).await.unwrap().len(), 2);
+    assert_eq!(s.fetch_bundle(other).await.unwrap().0.signed_prekey, key(1));
+
+    // The locked username stays reserved for the lock-lapse period from the deletion, and
+    // no PIN opens it: the lock's verifier is gone with the account.
+    for pin in [None, Some([3; 32])] {
+        assert!(matches!(
+            s.claim_username(claimant.account, "dora".into(), pin, deleted_at)
+                .await,
+            Err(ClaimError::Taken)
+        ));
+    }
+    assert!(matches!(
+        s.change_username(other.account, "dora".into(), deleted_at)
+            .await,
+        Err(ChangeError::Taken)
+    ));
+    // The deleted identity key may authenticate again, as a new empty account; it does not
+    // get its username back either.
+    s.touch_device(gone, deleted_at + 1).await.unwrap();
+    assert!(matches!(
+        s.claim_username(gone.account, "dora".into(), Some([3; 32]), deleted_at + 1)
+            .await,
+        Err(ClaimError::Taken)
+    ));
+    let lapse = deleted_at + 90 * DAY;
+    assert!(matches!(
+        s.claim_username(claimant.account, "dora".into(), None, lapse - 1)
+            .await,
+        Err(ClaimError::Taken)
+    ));
+    // A purge before the end keeps the reservation.
+    s.purge_expired(lapse - 1).await.unwrap();
+    assert!(matches!(
+        s.claim_username(claimant.account, "dora".into(), None, lapse - 1)
+            .await,
+        Err(ClaimError::Taken)
+    ));
+    s.claim_username(claimant.account, "dora".into(), None, lapse)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.lookup_username("dora".into()).await.unwrap(),
+        Some(claimant.account)
+    );
+
+    // An unlocked username is reserved for the username-release period, then purged.
+    let unlocked = addr(24, 1);
+    s.touch_device(unlocked, T0).await.unwrap();
+    s.claim_username(unlocked.account, "ella".into(), None, T0)
+        .await
+        .unwrap();
+    s.delete_account(unlocked.account, T0).await.unwrap();
+    assert_gone(s, unlocked, T0).await;
+    assert!(matches!(
+        s.claim_username(claimant2.account, "ella".into(), None, T0 + 30 * DAY - 1)
+            .await,
+        Err(ClaimError::Taken)
+    ));
+    s.purge_expired(T0 + 30 * DAY).await.unwrap();
+    s.claim_username(claimant2.account, "ella".into(), None, T0 + 30 * DAY)
+        .await
+        .unwrap();
+
+    // Deleting an account without a username, an unknown one, or twice, succeeds.
+    let plain = addr(25, 1);
+    populate(s, plain).await;
+    s.delete_account(plain.account, T0).await.unwrap();
+    s.delete_account(plain.account, T0).await.unwrap();
+    s.delete_account([26; 32], T0).await.unwrap();
+    assert_gone(s, plain, T0).await;
+}

@@ -266,6 +266,16 @@ pub trait Storage: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
     /// Deletes expired envelopes; returns how many.
     fn purge_expired(&self, now_ms: u64) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// Deletes `account` and everything held for it in one transaction: its devices, their
+    /// prekeys and queued envelopes, its username and registration lock (and presence rows).
+    /// Its username, if any, stays unclaimable until `now_ms` plus the lock-lapse period if a
+    /// lock was set, else plus the username-release period (docs/RELAY_DATA.md). Deleting an
+    /// unknown account succeeds and changes nothing.
+    fn delete_account(
+        &self,
+        account: AccountId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// Checks the backend answers.
     fn health(&self) -> impl Future<Output = Result<(), StorageError>> + Send;
 
@@ -285,6 +295,19 @@ pub trait Storage: Send + Sync + 'static {
     fn take_remote_wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Address>> {
         None
     }
+}
+
+/// When the username of an account deleted at `now_ms` becomes claimable again: a deleted
+/// account counts as inactive from that moment, so the lock-lapse period applies if it had a
+/// registration lock and the unlocked-username release period otherwise.
+#[must_use]
+pub fn quarantine_until_ms(policy: &Policy, had_lock: bool, now_ms: u64) -> u64 {
+    let period = if had_lock {
+        policy.reglock_lapse_ms
+    } else {
+        policy.username_release_ms
+    };
+    now_ms.saturating_add(period)
 }
 
 /// The registration-lock hash: SHA-256("sotto-relay-reglock-v1" || salt || verifier).

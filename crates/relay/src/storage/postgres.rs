@@ -13,12 +13,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures_util::StreamExt;
 use rand_core::{OsRng, RngCore};
 use sotto_relay_wire::{Address, Bundle, Delivery, KemPrekey, Prekey};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Mutex, mpsc};
-use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls, Row, Transaction};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{AsyncMessage, Client, Connection, GenericClient, NoTls, Row, Transaction};
+
+pub mod tls;
+
+pub use tls::{DbTlsError, RustlsConnect};
 
 use super::{
     AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OneTimeKind, Policy,
-    PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms, reglock_hash,
+    PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms,
+    quarantine_until_ms, reglock_hash,
 };
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -89,7 +96,27 @@ CREATE TABLE IF NOT EXISTS presence (
     since_ms BIGINT NOT NULL,
     PRIMARY KEY (account, device, node)
 );
+CREATE TABLE IF NOT EXISTS username_quarantine (
+    username TEXT PRIMARY KEY,
+    claimable_after_ms BIGINT NOT NULL
+);
 ";
+
+/// Every table with an `account` column, in deletion order: `devices` first, so the deletion
+/// waits for (and then excludes) enqueues holding a device row lock, and the messages they
+/// committed are deleted too.
+const ACCOUNT_TABLES: [&str; 10] = [
+    "devices",
+    "messages",
+    "one_time_prekeys",
+    "one_time_kem_prekeys",
+    "signed_prekeys",
+    "last_resort_kem_prekeys",
+    "reglocks",
+    "usernames",
+    "presence",
+    "accounts",
+];
 
 impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -130,9 +157,46 @@ fn prekey_of(row: &Row) -> Result<Prekey, StorageError> {
     })
 }
 
+/// How the relay talks to PostgreSQL.
+#[derive(Debug, Clone)]
+pub enum DbTls {
+    /// Plain TCP (or a Unix socket): only on a private network or the local host. A URL with
+    /// `sslmode=require` is refused.
+    Off,
+    /// TLS, required, with the server certificate verified (chain and host name) against a CA
+    /// file; `sslmode=disable` in the URL is refused, and `prefer` is treated as `require`.
+    Verified(RustlsConnect),
+}
+
+/// The connection settings: the URL, with `sslmode` checked against the TLS setting so the
+/// connection can never silently fall back to plaintext.
+fn pg_config(url: &str, tls: &DbTls) -> Result<tokio_postgres::Config, StorageError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| StorageError::Database(e.to_string()))?;
+    match (tls, config.get_ssl_mode()) {
+        (DbTls::Off, SslMode::Require) => {
+            return Err(StorageError::Database(
+                "sslmode=require needs a CA file to verify the server (--database-ca)".into(),
+            ));
+        }
+        (DbTls::Off, _) => {}
+        (DbTls::Verified(_), SslMode::Disable) => {
+            return Err(StorageError::Database(
+                "sslmode=disable contradicts --database-ca".into(),
+            ));
+        }
+        (DbTls::Verified(_), _) => {
+            config.ssl_mode(SslMode::Require);
+        }
+    }
+    Ok(config)
+}
+
 /// The PostgreSQL backend.
 pub struct PgStorage {
     url: String,
+    tls: DbTls,
     pool: Vec<Mutex<Option<Client>>>,
     next: AtomicUsize,
     policy: Policy,
@@ -147,14 +211,59 @@ impl std::fmt::Debug for PgStorage {
     }
 }
 
-async fn connect(url: &str) -> Result<Client, StorageError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+fn spawn_connection<S, T>(connection: Connection<S, T>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "database connection closed");
         }
     });
-    Ok(client)
+}
+
+async fn connect(url: &str, tls: &DbTls) -> Result<Client, StorageError> {
+    let config = pg_config(url, tls)?;
+    Ok(match tls {
+        DbTls::Off => {
+            let (client, connection) = config.connect(NoTls).await?;
+            spawn_connection(connection);
+            client
+        }
+        DbTls::Verified(connector) => {
+            let (client, connection) = config.connect(connector.clone()).await?;
+            spawn_connection(connection);
+            client
+        }
+    })
+}
+
+/// Forwards the listener connection's notifications as wake-ups until it fails.
+fn spawn_listener<S, T>(mut connection: Connection<S, T>, tx: mpsc::UnboundedSender<Address>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if let Some(addr) = decode_wakeup(n.payload())
+                        && tx.send(addr).is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "LISTEN connection failed; polling only");
+                    break;
+                }
+            }
+        }
+    });
 }
 
 fn encode_wakeup(addr: &Address) -> String {
@@ -183,9 +292,18 @@ fn decode_wakeup(payload: &str) -> Option<Address> {
 }
 
 impl PgStorage {
-    /// Connects, creates the schema if needed and starts listening for cross-node wake-ups.
+    /// Connects without TLS ([`DbTls::Off`]); see [`PgStorage::connect_with_tls`].
     pub async fn connect(url: &str, policy: Policy) -> Result<Self, StorageError> {
-        let setup = connect(url).await?;
+        Self::connect_with_tls(url, policy, DbTls::Off).await
+    }
+
+    /// Connects, creates the schema if needed and starts listening for cross-node wake-ups.
+    pub async fn connect_with_tls(
+        url: &str,
+        policy: Policy,
+        tls: DbTls,
+    ) -> Result<Self, StorageError> {
+        let setup = connect(url, &tls).await?;
         // Several nodes may start at once: serialise schema creation.
         setup
             .batch_execute("SELECT pg_advisory_lock(74470001)")
@@ -198,30 +316,23 @@ impl PgStorage {
         let mut node = [0u8; 16];
         OsRng.fill_bytes(&mut node);
         // The listener connection: its messages are polled by hand to see notifications.
-        let (listener, mut connection) = tokio_postgres::connect(url, NoTls).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(AsyncMessage::Notification(n)) => {
-                        if let Some(addr) = decode_wakeup(n.payload())
-                            && tx.send(addr).is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "LISTEN connection failed; polling only");
-                        break;
-                    }
-                }
+        let config = pg_config(url, &tls)?;
+        let listener = match &tls {
+            DbTls::Off => {
+                let (listener, connection) = config.connect(NoTls).await?;
+                spawn_listener(connection, tx);
+                listener
             }
-        });
+            DbTls::Verified(connector) => {
+                let (listener, connection) = config.connect(connector.clone()).await?;
+                spawn_listener(connection, tx);
+                listener
+            }
+        };
         listener.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
         heartbeat(&setup, &node).await?;
-        tokio::spawn(heartbeats(url.to_string(), node));
+        tokio::spawn(heartbeats(url.to_string(), tls.clone(), node));
         let mut pool = Vec::with_capacity(POOL_SIZE);
         pool.push(Mutex::new(Some(setup)));
         for _ in 1..POOL_SIZE {
@@ -229,6 +340,7 @@ impl PgStorage {
         }
         Ok(Self {
             url: url.to_string(),
+            tls,
             pool,
             next: AtomicUsize::new(0),
             policy,
@@ -243,7 +355,7 @@ impl PgStorage {
         let slot = &self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()];
         let mut guard = slot.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url).await?);
+            *guard = Some(connect(&self.url, &self.tls).await?);
         }
         Ok(guard)
     }
@@ -292,7 +404,7 @@ async fn heartbeat(c: &Client, node: &[u8; 16]) -> Result<(), StorageError> {
     Ok(())
 }
 
-async fn heartbeats(url: String, node: [u8; 16]) {
+async fn heartbeats(url: String, tls: DbTls, node: [u8; 16]) {
     // `connect` has just beaten; the next beat is one period later.
     let period = std::time::Duration::from_millis(HEARTBEAT_MS);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -300,7 +412,7 @@ async fn heartbeats(url: String, node: [u8; 16]) {
     loop {
         tick.tick().await;
         if client.as_ref().is_none_or(Client::is_closed) {
-            client = connect(&url).await.ok();
+            client = connect(&url, &tls).await.ok();
         }
         if let Some(c) = &client
             && let Err(e) = heartbeat(c, &node).await
@@ -424,6 +536,67 @@ async fn transfer(
     Ok(())
 }
 
+/// Whether `username`, held by nobody, is still reserved after its account was deleted.
+/// Call after [`holder`] found no holder: its row lock waited for a concurrent deletion, whose
+/// quarantine row is then visible.
+async fn quarantined(
+    c: &impl GenericClient,
+    username: &str,
+    now_ms: u64,
+) -> Result<bool, StorageError> {
+    let row = c
+        .query_opt(
+            "SELECT claimable_after_ms FROM username_quarantine WHERE username = $1",
+            &[&username],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => now_ms < unms(r.try_get(0)?),
+        None => false,
+    })
+}
+
+async fn delete_account(
+    c: &Transaction<'_>,
+    policy: &Policy,
+    account: &AccountId,
+    now_ms: u64,
+) -> Result<(), StorageError> {
+    let acct = &account[..];
+    let username: Option<String> = match c
+        .query_opt(
+            "SELECT username FROM usernames WHERE account = $1 FOR UPDATE",
+            &[&acct],
+        )
+        .await?
+    {
+        Some(r) => Some(r.try_get(0)?),
+        None => None,
+    };
+    if let Some(username) = username {
+        let had_lock = c
+            .query_opt(
+                "SELECT 1 FROM reglocks WHERE account = $1 FOR UPDATE",
+                &[&acct],
+            )
+            .await?
+            .is_some();
+        let until = quarantine_until_ms(policy, had_lock, now_ms);
+        c.execute(
+            "INSERT INTO username_quarantine (username, claimable_after_ms) VALUES ($1, $2)
+             ON CONFLICT (username) DO UPDATE SET claimable_after_ms =
+               GREATEST(username_quarantine.claimable_after_ms, excluded.claimable_after_ms)",
+            &[&username, &ms(until)],
+        )
+        .await?;
+    }
+    for table in ACCOUNT_TABLES {
+        c.execute(&format!("DELETE FROM {table} WHERE account = $1"), &[&acct])
+            .await?;
+    }
+    Ok(())
+}
+
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
@@ -442,6 +615,9 @@ async fn claim(
         None => {}
     }
     let Some(h) = holder(c, username, now_ms, policy).await? else {
+        if quarantined(c, username, now_ms).await? {
+            return Ok(Err(ClaimError::Taken));
+        }
         return match c
             .execute(
                 "INSERT INTO usernames (username, account) VALUES ($1, $2)",
@@ -529,6 +705,8 @@ async fn change(
             &[&&h.account[..]],
         )
         .await?;
+    } else if quarantined(c, username, now_ms).await? {
+        return Ok(Err(ChangeError::Taken));
     }
     match c
         .execute(
@@ -890,11 +1068,22 @@ impl Storage for PgStorage {
 
     async fn purge_expired(&self, now_ms: u64) -> Result<u64, StorageError> {
         in_tx!(self, |c, p| {
+            c.execute(
+                "DELETE FROM username_quarantine WHERE claimable_after_ms <= $1",
+                &[&ms(now_ms)],
+            )
+            .await?;
             Ok(c.execute(
                 "DELETE FROM messages WHERE expires_ms <= $1",
                 &[&ms(now_ms)],
             )
             .await?)
+        })
+    }
+
+    async fn delete_account(&self, account: AccountId, now_ms: u64) -> Result<(), StorageError> {
+        in_tx!(self, |c, p| {
+            delete_account(c, p, &account, now_ms).await
         })
     }
 

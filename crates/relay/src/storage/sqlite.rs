@@ -11,7 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OneTimeKind, Policy,
-    PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms, reglock_hash,
+    PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms,
+    quarantine_until_ms, reglock_hash,
 };
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -88,7 +89,24 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_mailbox ON messages (account, device, id);
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_ms);
+CREATE TABLE IF NOT EXISTS username_quarantine (
+    username TEXT PRIMARY KEY,
+    claimable_after_ms INTEGER NOT NULL
+);
 ";
+
+/// Every table with an `account` column, in deletion order.
+const ACCOUNT_TABLES: [&str; 9] = [
+    "messages",
+    "one_time_prekeys",
+    "one_time_kem_prekeys",
+    "signed_prekeys",
+    "last_resort_kem_prekeys",
+    "reglocks",
+    "usernames",
+    "devices",
+    "accounts",
+];
 
 fn ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -303,6 +321,9 @@ fn claim(
         None => {}
     }
     let Some(h) = holder(conn, username, now_ms, policy)? else {
+        if quarantined(conn, username, now_ms)? {
+            return Ok(Err(ClaimError::Taken));
+        }
         conn.execute(
             "INSERT INTO usernames (username, account) VALUES (?1, ?2)",
             params![username, account],
@@ -368,6 +389,9 @@ fn change(
     if own == username {
         return Ok(Ok(()));
     }
+    if quarantined(conn, username, now_ms)? {
+        return Ok(Err(ChangeError::Taken));
+    }
     if let Some(h) = holder(conn, username, now_ms, policy)? {
         if h.lock.is_some() || h.inactive_ms < policy.username_release_ms {
             return Ok(Err(ChangeError::Taken));
@@ -386,6 +410,50 @@ fn change(
         params![account, username],
     )?;
     Ok(Ok(()))
+}
+
+/// Whether `username`, held by nobody, is still reserved after its account was deleted.
+fn quarantined(conn: &Connection, username: &str, now_ms: u64) -> Result<bool, StorageError> {
+    let until: Option<i64> = conn
+        .query_row(
+            "SELECT claimable_after_ms FROM username_quarantine WHERE username = ?1",
+            params![username],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(until.is_some_and(|t| now_ms < unms(t)))
+}
+
+fn delete_account(
+    conn: &Connection,
+    policy: &Policy,
+    account: &AccountId,
+    now_ms: u64,
+) -> Result<(), StorageError> {
+    if let Some(username) = own_username(conn, account)? {
+        let had_lock = conn
+            .query_row(
+                "SELECT 1 FROM reglocks WHERE account = ?1",
+                params![account],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        let until = quarantine_until_ms(policy, had_lock, now_ms);
+        conn.execute(
+            "INSERT INTO username_quarantine (username, claimable_after_ms) VALUES (?1, ?2)
+             ON CONFLICT (username) DO UPDATE
+             SET claimable_after_ms = MAX(claimable_after_ms, excluded.claimable_after_ms)",
+            params![username, ms(until)],
+        )?;
+    }
+    for table in ACCOUNT_TABLES {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE account = ?1"),
+            params![account],
+        )?;
+    }
+    Ok(())
 }
 
 fn counts(conn: &Connection, addr: Address) -> Result<PrekeyCounts, StorageError> {
@@ -684,12 +752,21 @@ impl Storage for SqliteStorage {
 
     async fn purge_expired(&self, now_ms: u64) -> Result<u64, StorageError> {
         self.run(move |c, _| {
+            c.execute(
+                "DELETE FROM username_quarantine WHERE claimable_after_ms <= ?1",
+                params![ms(now_ms)],
+            )?;
             Ok(c.execute(
                 "DELETE FROM messages WHERE expires_ms <= ?1",
                 params![ms(now_ms)],
             )? as u64)
         })
         .await
+    }
+
+    async fn delete_account(&self, account: AccountId, now_ms: u64) -> Result<(), StorageError> {
+        self.run(move |c, p| delete_account(c, p, &account, now_ms))
+            .await
     }
 
     async fn health(&self) -> Result<(), StorageError> {

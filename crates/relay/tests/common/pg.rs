@@ -31,6 +31,11 @@ fn as_postgres(args: &[&str]) -> Result<()> {
 
 impl Cluster {
     pub fn start() -> Result<Self> {
+        Self::start_with("")
+    }
+
+    /// Starts a cluster with extra server options (`-c name=value ...`).
+    pub fn start_with(extra: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         ensure!(
             Command::new("chown")
@@ -56,7 +61,8 @@ impl Cluster {
             "postgres",
             "--no-sync",
         ])?;
-        let opts = format!("-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off");
+        let opts =
+            format!("-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off {extra}");
         let pg_ctl = pg_bin("pg_ctl").to_string_lossy().to_string();
         let log = format!("{dir_s}/log");
         as_postgres(&[

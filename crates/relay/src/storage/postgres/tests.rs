@@ -34,6 +34,11 @@ fn as_postgres(args: &[&str]) -> std::process::Output {
 
 impl Cluster {
     pub(crate) fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Starts a cluster with extra server options (`-c name=value ...`).
+    pub(crate) fn start_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new("chown")
             .arg("postgres:postgres")
@@ -58,7 +63,8 @@ impl Cluster {
             "postgres",
             "--no-sync",
         ]);
-        let opts = format!("-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off");
+        let opts =
+            format!("-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off {extra}");
         as_postgres(&[
             pg_bin("pg_ctl").to_str().unwrap(),
             "-D",
@@ -121,6 +127,10 @@ async fn conformance_suite_on_postgres() {
         .await
         .unwrap();
     conformance::mailboxes(&s).await;
+    let s = PgStorage::connect(&cluster.database("deletion").await, policy.clone())
+        .await
+        .unwrap();
+    conformance::account_deletion(&s).await;
     let url = cluster.database("durability").await;
     let s = PgStorage::connect(&url, policy.clone()).await.unwrap();
     let id = conformance::durability_before(&s).await;
@@ -171,7 +181,7 @@ async fn presence_of_dead_nodes_is_forgotten() {
     let s = PgStorage::connect(&url, conformance::policy())
         .await
         .unwrap();
-    let c = connect(&url).await.unwrap();
+    let c = connect(&url, &DbTls::Off).await.unwrap();
     let dead = [7u8; 16];
     c.execute(
         "INSERT INTO nodes (node, heartbeat_ms) VALUES ($1, 0)",
@@ -204,4 +214,137 @@ async fn presence_of_dead_nodes_is_forgotten() {
         .await
         .unwrap();
     assert_eq!(nodes.get::<_, i64>(0), 1);
+}
+
+/// A self-signed certificate (also its own CA) for `san`, as (cert, key) PEM files in `dir`,
+/// readable by the `postgres` user only.
+fn self_signed(dir: &std::path::Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec"])
+        .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=sotto-test-db"])
+        .args(["-addext", &format!("subjectAltName={san}")])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [&cert, &key] {
+        assert!(
+            Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(f)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    (cert, key)
+}
+
+async fn is_encrypted(c: &Client) -> bool {
+    c.query_one(
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_tls_is_verified_and_never_downgraded() {
+    let certs = tempfile::tempdir().unwrap();
+    assert!(
+        Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(certs.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The server's certificate names only `localhost`, not 127.0.0.1.
+    let (cert, key) = self_signed(certs.path(), "server", "DNS:localhost");
+    let (other_ca, _) = self_signed(certs.path(), "other", "DNS:localhost");
+    let cluster = Cluster::start_with(&format!(
+        "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        cert.display(),
+        key.display()
+    ));
+    let by_ip = cluster.database("tls").await;
+    let by_name = by_ip.replace("127.0.0.1", "localhost");
+    let trusted = DbTls::Verified(RustlsConnect::from_ca_file(&cert).unwrap());
+
+    // Verified TLS: the default sslmode (prefer) is upgraded to require.
+    let c = connect(&by_name, &trusted).await.unwrap();
+    assert!(is_encrypted(&c).await);
+    let s = PgStorage::connect_with_tls(&by_name, conformance::policy(), trusted.clone())
+        .await
+        .unwrap();
+    s.health().await.unwrap();
+    s.touch_device(
+        Address {
+            account: [3; 32],
+            device: 1,
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    // The probe itself: a plain connection to the same server is not encrypted.
+    assert!(!is_encrypted(&connect(&by_ip, &DbTls::Off).await.unwrap()).await);
+
+    // The certificate does not name 127.0.0.1: refused, like libpq's verify-full.
+    assert!(connect(&by_ip, &trusted).await.is_err());
+    // A certificate from another CA: refused.
+    let untrusted = DbTls::Verified(RustlsConnect::from_ca_file(&other_ca).unwrap());
+    assert!(connect(&by_name, &untrusted).await.is_err());
+    assert!(
+        PgStorage::connect_with_tls(&by_name, conformance::policy(), untrusted)
+            .await
+            .is_err()
+    );
+
+    // Contradictory settings are refused before connecting.
+    let e = connect(&format!("{by_name}?sslmode=require"), &DbTls::Off)
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("--database-ca"), "{e}");
+    assert!(
+        connect(&format!("{by_name}?sslmode=disable"), &trusted)
+            .await
+            .is_err()
+    );
+    assert!(
+        connect(&format!("{by_name}?sslmode=require"), &trusted)
+            .await
+            .is_ok()
+    );
+
+    // No downgrade: a server without TLS is refused when a CA is configured.
+    let plain = Cluster::start();
+    let plain_url = plain
+        .database("plain")
+        .await
+        .replace("127.0.0.1", "localhost");
+    assert!(connect(&plain_url, &trusted).await.is_err());
+    assert!(connect(&plain_url, &DbTls::Off).await.is_ok());
+
+    // A CA file without certificates is an error.
+    let empty = certs.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    assert!(RustlsConnect::from_ca_file(&empty).is_err());
 }

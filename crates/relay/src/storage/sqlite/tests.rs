@@ -31,6 +31,12 @@ async fn concurrent_bundle_fetches_hand_out_each_key_once() {
 }
 
 #[tokio::test]
+async fn account_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::account_deletion(&SqliteStorage::open(dir.path(), policy()).unwrap()).await;
+}
+
+#[tokio::test]
 async fn mailboxes() {
     let dir = tempfile::tempdir().unwrap();
     conformance::mailboxes(&SqliteStorage::open(dir.path(), policy()).unwrap()).await;
