@@ -199,6 +199,11 @@ impl Client {
         self.auth = Some(conn);
         self.pushes = Some(pushes);
         self.anon = Some(anon);
+        // A profile restored from a backup replaces its prekeys before anything else
+        // (restore.rs); if that fails the marker stays and the next connection retries.
+        if let Err(e) = self.finish_restore().await {
+            tracing::warn!(error = %e, "replacing prekeys after a backup import failed");
+        }
         Ok(())
     }
 

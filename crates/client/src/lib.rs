@@ -15,6 +15,7 @@ pub mod privacy;
 pub mod qr_image;
 pub mod receive;
 pub mod relay;
+pub mod restore;
 pub mod send;
 pub mod state;
 
