@@ -108,10 +108,13 @@ async fn init(
         Ok(()) => register(&mut client, username, pin.as_deref().map(|p| p.as_str())).await,
         Err(e) => Err(CliError::new(Code::Failure, format!("--relay-ca: {e}"))),
     };
-    if let Err(e) = result {
-        // Leave no half-made profile behind: the next `init` must be able to start over.
-        drop(client);
-        remove_profile(dir);
+    if let Err(mut e) = result {
+        // Leave no half-made profile behind, neither its files nor (in keyring mode) the
+        // key's keyring entry, which would otherwise be orphaned with nothing naming it: the
+        // next `init` must be able to start over.
+        if let Err(cleanup) = client.into_store().delete() {
+            e.message = format!("{}\n{cleanup}", e.message);
+        }
         return Err(e);
     }
     ctx.print(
@@ -134,20 +137,6 @@ async fn register(client: &mut Client, username: &str, pin: Option<&str>) -> Res
         .claim_username(username, pin)
         .await
         .map_err(|e| CliError::new(Code::Username, format!("cannot claim {username}: {e}")))
-}
-
-/// Removes the files `init` created (only Sotto's own file names, never the folder's other
-/// contents).
-fn remove_profile(dir: &Path) {
-    for name in [
-        "sotto.db",
-        "sotto.db-wal",
-        "sotto.db-shm",
-        "sotto.key",
-        "profile.meta",
-    ] {
-        let _ = std::fs::remove_file(dir.join(name));
-    }
 }
 
 fn read_pin() -> Result<Zeroizing<String>, CliError> {

@@ -82,6 +82,9 @@ impl From<sotto_client::SendError> for CliError {
             E::UnknownContact => Code::NotFound,
             E::KeyChanged => Code::KeyChanged,
             E::Connect(_) | E::Relay(_) => Code::Relay,
+            E::SessionSetup(
+                sotto_client::ContactError::Connect(_) | sotto_client::ContactError::Relay(_),
+            ) => Code::Relay,
             _ => Code::Failure,
         };
         let msg = if e.is_queued() {

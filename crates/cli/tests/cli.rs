@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use relay_process::Relay;
 use serde_json::Value;
+use sotto_store::{Passphrase, Store};
 
 /// One user's profile and how `sotto` is run for it.
 struct User {
@@ -109,6 +110,14 @@ impl User {
         }
         got
     }
+}
+
+/// Opens a closed passphrase-mode profile through sotto-store and scans it for `word`.
+fn scan(dir: &Path, passphrase: &str, word: &str) -> sotto_store::Leftovers {
+    let store = Store::open_with_passphrase(dir, &Passphrase::from(passphrase)).unwrap();
+    let found = store.scan_for(word).unwrap();
+    store.close().unwrap();
+    found
 }
 
 fn contact<'a>(list: &'a [Value], name: &str) -> &'a Value {
@@ -278,10 +287,30 @@ fn disappearing_messages_vanish_on_both_sides_also_while_closed() {
     assert_eq!(msgs[0]["expire_timer"], 5);
     // Both sides' timers are running; no process is open while they run out.
     assert_eq!(bob.json(&["search", "ephemeralword"]).len(), 2);
+    // Control for the scan below: it does see the word while the messages exist.
+    let before = scan(&bob.dir, "bob passphrase", "ephemeralword");
+    assert!(before.tables.contains(&"messages".to_owned()), "{before:?}");
+    assert!(before.fts_term);
     std::thread::sleep(Duration::from_secs(6));
     assert!(alice.texts("bob").is_empty());
     assert!(bob.texts("alice").is_empty());
     assert!(bob.json(&["search", "ephemeralword"]).is_empty());
+    // The words left the databases, not only the views. The files are SQLCipher-encrypted,
+    // so grepping their bytes would pass whatever they held; instead each profile is opened
+    // with its key and every table, the FTS5 shadow tables included, is scanned for the
+    // word, and the index's own term list is checked. What rows the scan cannot reach is
+    // freed space (free pages, free blocks inside pages): `secure_delete` zeroes it before
+    // the page is encrypted and written, so it is asserted on, and sotto-store's
+    // `deleted_words_leave_the_file` proves that on an unencrypted copy of the schema. No
+    // `-wal` file is left once the CLI exits (closing checkpoints and removes it), so no
+    // older page images sit beside the database either; its frames would be encrypted
+    // pages too, so its absence is what is checked, not its bytes.
+    for (user, pass) in [(&alice, "alice passphrase"), (&bob, "bob passphrase")] {
+        assert!(!user.dir.join("sotto.db-wal").exists());
+        let left = scan(&user.dir, pass, "ephemeralword");
+        assert!(left.tables.is_empty() && !left.fts_term, "{left:?}");
+        assert!(left.secure_delete && left.fts_secure_delete, "{left:?}");
+    }
     // A conversation without a timer keeps its messages.
     bob.ok(&["disappearing", "alice", "off"]);
     bob.ok(&["send", "alice", "keepme"]);
@@ -557,4 +586,104 @@ fn init_with_relay_ca_chats_over_wss_and_an_untrusted_certificate_is_clear() {
     alice.ok(&["contacts", "add", "bob"]);
     alice.ok(&["send", "bob", "hello over wss"]);
     assert_eq!(bob.receive_texts(1), ["hello over wss"]);
+}
+
+#[test]
+fn a_restored_profile_starts_fresh_sessions_when_its_backup_is_stale() {
+    let relay = Relay::start("cli-restore-stale", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = User::new(tmp.path(), "alice", Some("alice passphrase"));
+    let bob = User::new(tmp.path(), "bob", Some("bob passphrase"));
+    alice.init(&relay, "alice");
+    bob.init(&relay, "bob");
+    bob.ok(&["contacts", "add", "alice"]);
+    alice.ok(&["send", "bob", "before the backup"]);
+    assert_eq!(bob.receive_texts(1), ["before the backup"]);
+    bob.ok(&["send", "alice", "reply before the backup"]);
+    assert_eq!(alice.receive_texts(1), ["reply before the backup"]);
+
+    let file = tmp.path().join("alice.backup");
+    let pass = [("SOTTO_BACKUP_PASSPHRASE", "a long backup passphrase")];
+    let out = alice.run_with(&["backup", "export", file.to_str().unwrap()], &pass);
+    assert!(out.status.success());
+    // The old device keeps chatting: both ratchets move past what the backup holds.
+    for i in 0..3 {
+        alice.ok(&["send", "bob", &format!("after the backup {i}")]);
+        assert_eq!(bob.receive_texts(1), [format!("after the backup {i}")]);
+        bob.ok(&["send", "alice", &format!("bob after the backup {i}")]);
+        assert_eq!(
+            alice.receive_texts(1),
+            [format!("bob after the backup {i}")]
+        );
+    }
+
+    let restored = User::new(tmp.path(), "alice-restored", Some("new passphrase"));
+    let out = restored.run_with(&["backup", "import", file.to_str().unwrap()], &pass);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Its own history up to the backup.
+    assert_eq!(
+        restored.texts("bob"),
+        ["before the backup", "reply before the backup"]
+    );
+    // The restored profile starts a new session; Bob replaces his old one with it (same
+    // identity key, so no key change) and answers on it.
+    restored.ok(&["send", "bob", "from the restored profile"]);
+    let got = bob.json(&["receive", "--timeout", "5"]);
+    let msgs: Vec<_> = got.iter().filter(|m| m["type"] == "message").collect();
+    assert_eq!(msgs.len(), 1, "{got:?}");
+    assert_eq!(msgs[0]["text"], "from the restored profile");
+    assert_eq!(msgs[0]["key_changed"], false);
+    bob.ok(&["send", "alice", "to the restored profile"]);
+    assert_eq!(restored.receive_texts(1), ["to the restored profile"]);
+}
+
+#[test]
+fn a_failed_keyring_init_leaves_no_keyring_entry() {
+    let relay = Relay::start("cli-keyring-cleanup", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = User::new(tmp.path(), "alice", Some("alice passphrase"));
+    alice.init(&relay, "alice");
+    // A private D-Bus session with its own unlocked gnome-keyring (files in a temporary
+    // folder), so every entry it holds was made by the commands below and other tests'
+    // keyring entries cannot disturb the count.
+    let keyring_home = tempfile::tempdir().unwrap();
+    let script = r#"
+        # secret-tool prints the attributes on stderr; only the count leaves this function.
+        printf sotto-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
+        count() { secret-tool search --all service org.sotto.desktop 2>&1 | grep -c '^attribute.username = '; }
+        "$SOTTO" --profile "$OK_DIR" init --relay "$URL" --username carol >/dev/null || exit 91
+        echo "after_ok=$(count)"
+        "$SOTTO" --profile "$FAIL_DIR" init --relay "$URL" --username alice >/dev/null 2>&1
+        echo "init_exit=$?"
+        echo "after_failed=$(count)"
+    "#;
+    let out = Command::new("dbus-run-session")
+        .args(["--", "bash", "-c", script])
+        .env("XDG_DATA_HOME", keyring_home.path())
+        .env("SOTTO", env!("CARGO_BIN_EXE_sotto"))
+        .env("OK_DIR", tmp.path().join("carol"))
+        .env("FAIL_DIR", tmp.path().join("dave"))
+        .env("URL", &relay.url)
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} (exit {:?})",
+        out.status.code()
+    );
+    // Control: a keyring-mode profile that was created does leave one entry that the
+    // lookup sees.
+    assert!(stdout.contains("after_ok=1"), "{stdout}");
+    // The relay refused the username (taken): exit 7, and the entry that init had stored
+    // before asking the relay is gone again, as are its files.
+    assert!(stdout.contains("init_exit=7"), "{stdout}");
+    assert!(stdout.contains("after_failed=1"), "{stdout}");
+    assert!(files_under(&tmp.path().join("dave")).is_empty());
 }

@@ -301,10 +301,16 @@ impl Client {
         Ok(())
     }
 
-    /// Rotates the signed prekey if due and deletes retired ones past their grace period
+    /// Finishes a backup restore if one is pending, rotates the signed prekey if due and
+    /// deletes retired ones past their grace period
     /// (crate::rotation); schedules the next check. A failure is only logged: the key stays
     /// valid and the next connect or hourly check tries again.
     pub(crate) async fn upkeep(&mut self) {
+        // A profile restored from a backup replaces its prekeys before anything else
+        // (restore.rs); if that fails the marker stays and the next connection retries.
+        if let Err(e) = self.finish_restore().await {
+            tracing::warn!(error = %e, "replacing prekeys after a backup import failed");
+        }
         self.next_upkeep = Some(tokio::time::Instant::now() + crate::rotation::CHECK_EVERY);
         match self.maintain_signed_prekey().await {
             Ok(Some(_)) => tracing::info!("signed prekey rotated"),

@@ -16,6 +16,7 @@ pub mod qr_image;
 pub mod receive;
 pub mod relay;
 pub mod rotation;
+pub mod restore;
 pub mod send;
 pub mod state;
 

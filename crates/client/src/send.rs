@@ -11,6 +11,7 @@ use sotto_store::{DeliveryState, Direction, MessageRequest, NewMessage, Verifica
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use crate::contacts::ContactError;
 use crate::content::{ClientMessageId, Content, MAX_RECEIPT_IDS};
 use crate::engine::Client;
 use crate::relay::{ConnectError, RequestError};
@@ -32,6 +33,10 @@ pub enum SendError {
     /// No session with that contact (add it first).
     #[error("no session with this contact")]
     NoSession,
+    /// There was no session with the contact and none could be started (a profile restored
+    /// from a backup starts without sessions); nothing was queued.
+    #[error("could not start a session with this contact")]
+    SessionSetup(#[source] ContactError),
     /// Encryption or sealing failed.
     #[error("encryption failed")]
     Encrypt,
@@ -122,6 +127,14 @@ impl Client {
         Ok((Address::new(account.0, c.device_id), c))
     }
 
+    /// Makes sure there is a session with `peer`, starting one from its fetched prekey bundle
+    /// if not (after a backup import there is none; see restore.rs).
+    async fn session_for(&mut self, peer: Address) -> Result<(), SendError> {
+        self.ensure_session(peer.account)
+            .await
+            .map_err(SendError::SessionSetup)
+    }
+
     /// Encrypts control content for a contact and queues it; then flushes.
     async fn send_control(
         &mut self,
@@ -129,6 +142,7 @@ impl Client {
         content: &Content,
     ) -> Result<(), SendError> {
         let (peer, _) = self.recipient(contact, false)?;
+        self.session_for(peer).await?;
         let (session, envelope) = self.seal_content(peer, content)?;
         let now = now_ms();
         self.store.atomically(|s| {
@@ -149,6 +163,7 @@ impl Client {
         text: &str,
     ) -> Result<ClientMessageId, SendError> {
         let (peer, mut c) = self.recipient(contact, true)?;
+        self.session_for(peer).await?;
         let now = now_ms();
         let conv = self.store.conversation_with(contact, now)?;
         let timer = self

@@ -70,6 +70,10 @@ const TABLES: &[&str] = &[
     "settings",
 ];
 
+/// Settings key that an import sets in the restored profile: the client then replaces its
+/// prekeys on the relay when it next connects and deletes the key (see docs/CLIENT.md).
+pub const RESTORED_MARKER: &str = "store.restored_from_backup";
+
 /// Progress of an export or import.
 ///
 /// Export: `done` is the number of dump (plaintext) bytes sealed so far; `total` is an
@@ -630,6 +634,11 @@ fn restore<R: Read>(
             vec!["?"; ncols].join(", ")
         );
         let mut st = tx.prepare(&sql)?;
+        // Ratchet sessions are parsed but never restored: if the old device kept chatting
+        // after the export they are stale (the peer has moved on, and reusing a chain would
+        // reuse message keys), so the restored profile starts a fresh PQXDH session with each
+        // contact on its next message instead.
+        let keep = table != "sessions";
         loop {
             r.mark = r.pos;
             match r.u8()? {
@@ -670,7 +679,9 @@ fn restore<R: Read>(
                 };
                 st.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(v))?;
             }
-            st.raw_execute()?;
+            if keep {
+                st.raw_execute()?;
+            }
         }
     }
     Ok(())
@@ -711,6 +722,10 @@ fn build<R: Read>(tmp: &Path, key: &DbKey, r: &mut DumpReader<'_, R>) -> Result<
     }
     tx.execute_batch("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")?;
     tx.execute_batch(&trigger)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, x'01')",
+        [RESTORED_MARKER],
+    )?;
     tx.commit()?;
     conn.execute_batch("PRAGMA journal_mode = WAL;")?;
     conn.close().map_err(|(_, e)| ImportError::from(e))?;

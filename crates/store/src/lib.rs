@@ -7,6 +7,7 @@
 
 pub mod backup;
 mod db;
+mod forensic;
 mod fsutil;
 mod keyfile;
 mod keyring_store;
@@ -15,8 +16,11 @@ mod secret;
 mod store;
 
 pub use db::DbOpenError;
+pub use forensic::Leftovers;
 pub use keyfile::{KdfParams, KeyFileError};
 pub use keyring_store::{KEYRING_SERVICE, KeyringError};
 pub use queries::*;
 pub use secret::{DB_KEY_LEN, Passphrase};
-pub use store::{CreateError, KeyMode, KeyProtection, OpenError, RewrapError, Store, key_mode};
+pub use store::{
+    CreateError, DeleteError, KeyMode, KeyProtection, OpenError, RewrapError, Store, key_mode,
+};

@@ -166,6 +166,21 @@ pub enum OpenError {
     Io(#[from] io::Error),
 }
 
+/// Why deleting a profile failed. Every step is attempted even after one fails; the error
+/// names the first failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// The database could not be closed cleanly (its files are removed anyway).
+    #[error("could not close the database: {0}")]
+    Close(#[source] DbOpenError),
+    /// The key's keyring entry could not be deleted; it may still be in the keyring.
+    #[error("the profile's files were removed, but its keyring entry could not be deleted: {0}")]
+    Keyring(#[source] KeyringError),
+    /// A file could not be removed.
+    #[error("could not remove the profile's files: {0}")]
+    Io(#[from] io::Error),
+}
+
 /// Why switching key modes or changing the passphrase failed. On every error the previous
 /// protection is still in place and usable.
 #[derive(Debug, thiserror::Error)]
@@ -368,6 +383,39 @@ impl Store {
     /// Closes the database, checkpointing and removing the WAL.
     pub fn close(self) -> Result<(), DbOpenError> {
         self.conn.close().map_err(|(_, e)| DbOpenError::from(e))
+    }
+
+    /// Deletes this profile: closes the database, deletes the key where it is kept (the
+    /// keyring entry in keyring mode, `sotto.key` in passphrase mode) and removes the
+    /// database files and `profile.meta`. Only the store's own file names are removed; the
+    /// folder and anything else in it stay. Used to undo a profile whose set-up failed.
+    pub fn delete(self) -> Result<(), DeleteError> {
+        let Self {
+            conn, dir, meta, ..
+        } = self;
+        let mut first: Option<DeleteError> = None;
+        if let Err((_, e)) = conn.close() {
+            first.get_or_insert(DeleteError::Close(DbOpenError::from(e)));
+        }
+        if let Some(account) = &meta.account
+            && let Err(e) = keyring_store::delete(account)
+        {
+            first.get_or_insert(DeleteError::Keyring(e));
+        }
+        // profile.meta last: while any other file remains it still says what the folder is.
+        for name in [DB_FILE, "sotto.db-wal", "sotto.db-shm", KEY_FILE, META_FILE] {
+            match fs::remove_file(dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first.get_or_insert(DeleteError::Io(e));
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
     }
 
     /// Switches from keyring mode to passphrase mode. The key file is written durably before

@@ -536,3 +536,31 @@ fn atomically_rolls_back_everything_on_error() {
         "messages without client ids are not named"
     );
 }
+
+#[test]
+fn scan_for_finds_a_word_in_table_and_index_until_it_is_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = create(tmp.path(), "pw");
+    let conv = store_with_conversation(&mut store);
+    store
+        .insert_message(&incoming(conv, "ordinary keepword", now(), 0, None))
+        .unwrap();
+    let id = store
+        .insert_message(&incoming(conv, "scannedcanary text", now(), 0, None))
+        .unwrap()
+        .unwrap();
+    // Control: the scan sees the word in the table, the index blobs and the index terms.
+    let found = store.scan_for("scannedcanary").unwrap();
+    assert!(found.tables.contains(&"messages".to_owned()), "{found:?}");
+    assert!(
+        found.tables.contains(&"messages_fts_data".to_owned()),
+        "{found:?}"
+    );
+    assert!(found.fts_term);
+    assert!(found.secure_delete && found.fts_secure_delete);
+    assert!(store.delete_message(id).unwrap());
+    let after = store.scan_for("scannedcanary").unwrap();
+    assert!(after.tables.is_empty(), "{after:?}");
+    assert!(!after.fts_term);
+    assert!(store.scan_for("keepword").unwrap().fts_term);
+}
