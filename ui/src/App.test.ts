@@ -72,7 +72,7 @@ describe('app lock', () => {
       privacyPage: () => new Promise(() => undefined),
     });
     render(App, { backend: b });
-    await fireEvent.click(await screen.findByTestId('lock-now'));
+    await fireEvent.click(await screen.findByTestId('lock-unavailable'));
     expect(await screen.findByTestId('lock-note')).toHaveTextContent('passphrase key storage');
     expect(b.lock).not.toHaveBeenCalled();
   });

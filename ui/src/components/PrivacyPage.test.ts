@@ -29,7 +29,7 @@ describe('privacy page', () => {
     await fireEvent.click(sw);
     expect(backend.setHardened).toHaveBeenCalledWith({ on: true });
     expect(await screen.findByTestId('hardened-change-read-receipts')).toHaveTextContent(
-      'Read receipts: on → off',
+      'Read receipts: On → Off',
     );
     expect(screen.getByTestId('hardened-switch')).toHaveAttribute('aria-checked', 'true');
   });

@@ -1,5 +1,7 @@
-// Locks the app after the configured idle time, or (0) as soon as the window is left.
+// Locks the app after the configured idle time, or (0, "immediately") as soon as the window is
+// hidden or has been left for a few seconds (a short grace so a file picker does not lock it).
 
+const LEAVE_GRACE_MS = 10_000;
 const ACTIVITY = ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart'] as const;
 
 export class IdleLock {
@@ -7,9 +9,16 @@ export class IdleLock {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running = false;
   private readonly onActivity = () => this.arm();
+  private leaveTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onLeave = () => {
-    if (this.ms === 0 && (document.visibilityState === 'hidden' || !document.hasFocus()))
-      this.fire();
+    if (this.ms !== 0) return;
+    if (document.visibilityState === 'hidden') this.fire();
+    else {
+      clearTimeout(this.leaveTimer);
+      this.leaveTimer = setTimeout(() => {
+        if (!document.hasFocus()) this.fire();
+      }, LEAVE_GRACE_MS);
+    }
   };
 
   constructor(private lock: () => void) {}
@@ -31,6 +40,7 @@ export class IdleLock {
   stop(): void {
     this.running = false;
     clearTimeout(this.timer);
+    clearTimeout(this.leaveTimer);
     for (const ev of ACTIVITY) window.removeEventListener(ev, this.onActivity);
     window.removeEventListener('blur', this.onLeave);
     document.removeEventListener('visibilitychange', this.onLeave);

@@ -57,6 +57,16 @@ const COMMON = [
   'pakistan',
 ];
 
+const HINT_ORDER: StrengthHint[] = [
+  'common',
+  'sequence',
+  'date',
+  'repeat',
+  'too-short',
+  'one-class',
+  'add-words',
+];
+
 const ROWS = ['qwertyuiop', 'asdfghjkl', 'zxcvbnm', '1234567890', 'abcdefghijklmnopqrstuvwxyz'];
 
 function leet(s: string): string {
@@ -152,6 +162,7 @@ export function estimateStrength(pass: string): Strength {
   else if (bits < 75) score = 3;
   else score = 4;
   if (hints.includes('common') && score > 1 && bits < 60) score = 1;
+  hints.sort((a, b) => HINT_ORDER.indexOf(a) - HINT_ORDER.indexOf(b));
   return { score, bits: Math.round(bits), hints };
 }
 

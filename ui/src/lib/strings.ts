@@ -1,5 +1,6 @@
 // Every user-facing string lives here, ready for translation.
 import type { ErrorCode } from './backend';
+import { parseSecs } from './durations';
 import type { StrengthHint } from './strength';
 import type { FieldError } from './validation';
 
@@ -231,7 +232,19 @@ export const strings = {
   keyStoragePassphraseHelp:
     'Sotto will ask for this passphrase at every start. If you forget it, your messages cannot be recovered.',
   apply: 'Apply',
-  settingValue: (v: string) => v,
+  valueWords: {
+    on: 'On',
+    off: 'Off',
+    'name-and-text': 'Name and message',
+    'name-only': 'Name only',
+    nothing: 'Nothing',
+    allow: 'Allow',
+    block: 'Block',
+    keyring: 'OS keyring',
+    passphrase: 'Passphrase',
+    never: 'Never',
+    immediately: 'Immediately',
+  } as Record<string, string>,
 
   // Backup
   backupTitle: 'Back up your messages',
@@ -249,6 +262,14 @@ export const strings = {
   // App lock
   locking: 'Locking…',
 } as const;
+
+/** A setting value in words: `5m` → "5 minutes", `name-only` → "Name only". */
+export function settingValueText(v: string): string {
+  const word = strings.valueWords[v];
+  if (word) return word;
+  const secs = parseSecs(v);
+  return secs === null ? v : strings.timerName(secs);
+}
 
 export function errorText(e: { code: ErrorCode; message: string }): string {
   return strings.error[e.code] ?? e.message;
