@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { HeightIndex, visibleRange } from './heights';
+import { describe, expect, it, vi } from 'vitest';
+import { HeightIndex, nextHeights, visibleRange } from './heights';
 
 describe('height index', () => {
   it('keeps offsets and lookups right after updates', () => {
@@ -23,5 +23,22 @@ describe('height index', () => {
     expect(r.end - r.start).toBeLessThanOrEqual(10 + 1 + 10);
     const bottom = visibleRange(idx, idx.total() - 500, 500, 5);
     expect(bottom.end).toBe(100_000);
+  });
+});
+
+describe('next heights', () => {
+  it('reuses measured heights when rows are prepended or appended', () => {
+    const key = (n: number) => n;
+    const items = [10, 11, 12];
+    const index = new HeightIndex([5, 6, 7]);
+    const lookup = vi.fn(() => 50);
+    expect([...nextHeights({ items, index }, [8, 9, 10, 11, 12], key, lookup)]).toEqual([
+      50, 50, 5, 6, 7,
+    ]);
+    expect(lookup).toHaveBeenCalledTimes(2);
+    expect([...nextHeights({ items, index }, [10, 11, 12, 13], key, lookup)]).toEqual([
+      5, 6, 7, 50,
+    ]);
+    expect([...nextHeights({ items, index }, [10, 12], key, () => 1)]).toEqual([1, 1]);
   });
 });

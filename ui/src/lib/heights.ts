@@ -19,6 +19,11 @@ export class HeightIndex {
     }
   }
 
+  /** A copy of all heights, in row order. */
+  heights(): Float64Array {
+    return this.h.slice();
+  }
+
   height(i: number): number {
     return this.h[i] ?? 0;
   }
@@ -76,4 +81,50 @@ export function visibleRange(
     start: Math.max(0, first - overscan),
     end: Math.min(index.size, last + overscan + 1),
   };
+}
+
+/**
+ * Heights for a new item list, reusing the previous list's heights when the change is a pure
+ * prepend or append (the common cases: older pages, new messages) so 100 000 rows are not
+ * looked up again.
+ */
+export function nextHeights<T, K>(
+  prev: { items: readonly T[]; index: HeightIndex } | null,
+  items: readonly T[],
+  key: (item: T) => K,
+  lookup: (k: K) => number,
+): Float64Array {
+  const n = items.length;
+  const out = new Float64Array(n);
+  const first = items[0];
+  const last = items[n - 1];
+  if (
+    prev &&
+    prev.items.length > 0 &&
+    n >= prev.items.length &&
+    first !== undefined &&
+    last !== undefined
+  ) {
+    const p = prev.items;
+    const m = p.length;
+    const k = n - m;
+    const pf = p[0];
+    const pl = p[m - 1];
+    const shifted = items[k];
+    const tail = items[m - 1];
+    if (pf !== undefined && pl !== undefined) {
+      if (shifted !== undefined && key(shifted) === key(pf) && key(last) === key(pl)) {
+        out.set(prev.index.heights(), k);
+        for (let i = 0; i < k; i++) out[i] = lookup(key(items[i] as T));
+        return out;
+      }
+      if (tail !== undefined && key(first) === key(pf) && key(tail) === key(pl)) {
+        out.set(prev.index.heights(), 0);
+        for (let i = m; i < n; i++) out[i] = lookup(key(items[i] as T));
+        return out;
+      }
+    }
+  }
+  for (let i = 0; i < n; i++) out[i] = lookup(key(items[i] as T));
+  return out;
 }

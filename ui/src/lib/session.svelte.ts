@@ -105,9 +105,8 @@ export class Session {
       });
       if (token !== this.openToken || this.disposed) return;
       this.hasMore = older.length >= PAGE;
-      // eslint-disable-next-line svelte/prefer-svelte-reactivity -- local lookup
-      const have = new Set(this.thread.map((m) => m.id));
-      this.thread = [...older.filter((m) => !have.has(m.id)), ...this.thread];
+      const firstId = this.thread[0]?.id ?? Infinity;
+      this.thread = [...older.filter((m) => m.id < firstId), ...this.thread];
     } finally {
       this.loadingOlder = false;
     }
@@ -136,10 +135,9 @@ export class Session {
   private addMessage(m: Message): void {
     if (m.contactId !== this.activeId) return;
     const t = this.thread;
-    if (t.some((x) => x.id === m.id)) return;
     const last = t[t.length - 1];
     if (!last || last.id < m.id) this.thread = [...t, m];
-    else this.thread = [...t, m].sort((a, b) => a.id - b.id);
+    else if (!t.some((x) => x.id === m.id)) this.thread = [...t, m].sort((a, b) => a.id - b.id);
   }
 
   patch(contactId: string, change: Partial<ConversationSummary>): void {

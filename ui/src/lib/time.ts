@@ -30,29 +30,38 @@ export function groupByDay<T extends { sentAtMs: number }>(
   return out;
 }
 
+// Intl formatters are expensive to create (WebKit builds one per toLocale…String call), so
+// each format is built once and reused.
+const formats = new Map<string, Intl.DateTimeFormat>();
+function fmt(name: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  let f = formats.get(name);
+  if (!f) {
+    f = new Intl.DateTimeFormat(undefined, options);
+    formats.set(name, f);
+  }
+  return f;
+}
+
 export function formatTime(ms: number): string {
-  return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return fmt('time', { hour: '2-digit', minute: '2-digit' }).format(ms);
 }
 
 export function dayLabel(ms: number, now: number, words: { today: string; yesterday: string }) {
   if (sameDay(ms, now)) return words.today;
   if (sameDay(ms, now - 86_400_000)) return words.yesterday;
-  const d = new Date(ms);
-  const sameYear = d.getFullYear() === new Date(now).getFullYear();
-  return d.toLocaleDateString(undefined, {
-    weekday: 'long',
-    day: 'numeric',
-    month: 'long',
-    ...(sameYear ? {} : { year: 'numeric' }),
-  });
+  const sameYear = new Date(ms).getFullYear() === new Date(now).getFullYear();
+  return sameYear
+    ? fmt('day', { weekday: 'long', day: 'numeric', month: 'long' }).format(ms)
+    : fmt('day-year', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' }).format(
+        ms,
+      );
 }
 
 /** Preview time in the conversation list: a time today, a short date otherwise. */
 export function shortStamp(ms: number, now: number): string {
   if (sameDay(ms, now)) return formatTime(ms);
-  const d = new Date(ms);
-  if (now - ms < 6 * 86_400_000) return d.toLocaleDateString(undefined, { weekday: 'short' });
-  return d.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+  if (now - ms < 6 * 86_400_000) return fmt('weekday', { weekday: 'short' }).format(ms);
+  return fmt('short-date', { day: 'numeric', month: 'short' }).format(ms);
 }
 
 /** "4m 05s"-style countdown for a disappearing message. */
