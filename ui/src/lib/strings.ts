@@ -138,6 +138,7 @@ export const strings = {
   byInvite: 'Or use their invite QR code',
   inviteHelp: 'Choose an image of their code, paste it (Ctrl+V) or drop it here.',
   chooseImage: 'Choose an image',
+  usernameNotFound: 'No one uses that username. Check the spelling with them.',
   myInvite: 'Your invite code',
   myInviteHelp: 'Let someone scan this to start a chat with you.',
 
