@@ -27,7 +27,7 @@ describe('privacy page', () => {
     const sw = await screen.findByTestId('hardened-switch');
     expect(sw).toHaveAttribute('aria-checked', 'false');
     await fireEvent.click(sw);
-    expect(backend.setHardened).toHaveBeenCalledWith({ on: true });
+    expect(backend.setHardened).toHaveBeenCalledWith({ on: true, passphrase: null });
     expect(await screen.findByTestId('hardened-change-read-receipts')).toHaveTextContent(
       'Read receipts: On → Off',
     );
@@ -61,10 +61,31 @@ describe('privacy page', () => {
       target: { value: pass },
     });
     await fireEvent.click(screen.getByTestId('keystorage-apply'));
-    expect(backend.setSetting).toHaveBeenCalledWith({
-      key: 'key-storage',
-      value: 'passphrase',
-      passphrase: pass,
+    expect(backend.setSetting).not.toHaveBeenCalled();
+    expect(backend.setKeyStorage).toHaveBeenCalledWith({ mode: 'passphrase', passphrase: pass });
+  });
+
+  it('offers a passphrase when hardened mode is turned on in keyring mode', async () => {
+    const backend = fakeBackend({
+      privacyPage: async () => ({
+        hardened: false,
+        screenSecuritySupported: true,
+        checkup: [],
+        settings: [
+          {
+            key: 'key-storage',
+            label: 'Key storage',
+            protectsAgainst: 'x',
+            values: 'keyring | passphrase',
+            value: 'keyring',
+          },
+        ],
+      }),
     });
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn() } });
+    await fireEvent.click(await screen.findByTestId('hardened-switch'));
+    expect(backend.setHardened).not.toHaveBeenCalled();
+    await fireEvent.click(screen.getByTestId('hardened-without-passphrase'));
+    expect(backend.setHardened).toHaveBeenCalledWith({ on: true, passphrase: null });
   });
 });

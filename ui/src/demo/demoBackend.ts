@@ -331,6 +331,13 @@ export function demoBackend(start: ProfileStatus['state'], count = 100_000): Bac
       page = { ...page, settings: page.settings.map((s) => (s.key === key ? { ...s, value } : s)) };
       return delay(page);
     },
+    setKeyStorage: ({ mode }) => {
+      page = {
+        ...page,
+        settings: page.settings.map((s) => (s.key === 'key-storage' ? { ...s, value: mode } : s)),
+      };
+      return delay(page);
+    },
     setHardened: ({ on }) => {
       const changed = on
         ? page.settings

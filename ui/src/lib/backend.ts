@@ -158,9 +158,14 @@ export interface Backend {
   setVerified(a: { contactId: string; verified: boolean }): Promise<null>;
   saveImage(a: { name: string; png: string }): Promise<{ path: string }>;
   privacyPage(): Promise<PrivacyPage>;
-  /** `passphrase` is only sent when switching key-storage to passphrase (see report). */
-  setSetting(a: { key: string; value: string; passphrase?: string }): Promise<PrivacyPage>;
-  setHardened(a: { on: boolean }): Promise<{ changed: SettingChange[]; page: PrivacyPage }>;
+  /** Every setting except `key-storage` (that one is `setKeyStorage`). */
+  setSetting(a: { key: string; value: string }): Promise<PrivacyPage>;
+  /** With a passphrase, hardened mode also moves key storage to a passphrase. */
+  setHardened(a: {
+    on: boolean;
+    passphrase: string | null;
+  }): Promise<{ changed: SettingChange[]; page: PrivacyPage }>;
+  setKeyStorage(a: { mode: KeyStorage; passphrase: string | null }): Promise<PrivacyPage>;
   exportBackup(a: { path: string; passphrase: string }): Promise<{ path: string; bytes: number }>;
   onEvent(cb: (e: SottoEvent) => void): () => void;
 }
@@ -240,6 +245,7 @@ export function tauriBackend(): Backend {
     privacyPage: () => call<PrivacyPage>('privacy_page')(),
     setSetting: call<PrivacyPage>('set_setting'),
     setHardened: call<{ changed: SettingChange[]; page: PrivacyPage }>('set_hardened'),
+    setKeyStorage: call<PrivacyPage>('set_key_storage'),
     exportBackup: call<{ path: string; bytes: number }>('export_backup'),
     onEvent(cb) {
       start();

@@ -233,6 +233,11 @@ export const strings = {
   keyStoragePassphraseHelp:
     'Sotto will ask for this passphrase at every start. If you forget it, your messages cannot be recovered.',
   apply: 'Apply',
+  hardenedPassphraseTitle: 'Also protect your messages with a passphrase?',
+  hardenedPassphraseHelp:
+    'Hardened mode is safest with passphrase key storage: Sotto then asks for it at every start and can lock itself. If you forget it, your messages cannot be recovered.',
+  hardenedWithPassphrase: 'Turn on with this passphrase',
+  hardenedWithoutPassphrase: 'Turn on, keep the OS keyring',
   valueWords: {
     on: 'On',
     off: 'Off',

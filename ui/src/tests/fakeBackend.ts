@@ -133,6 +133,7 @@ export function fakeBackend(over: Partial<Backend> = {}): FakeBackend {
     saveImage: vi.fn(async () => ({ path: '/home/al/Downloads/code.png' })),
     privacyPage: vi.fn(async () => page),
     setSetting: vi.fn(async () => page),
+    setKeyStorage: vi.fn(async () => page),
     setHardened: vi.fn(async () => ({
       changed: [{ key: 'read-receipts', label: 'Read receipts', old: 'on', new: 'off' }],
       page: { ...page, hardened: true },
