@@ -1,0 +1,91 @@
+import { fireEvent, render, screen } from '@testing-library/svelte';
+import { describe, expect, it, vi } from 'vitest';
+import { fakeBackend } from '../tests/fakeBackend';
+import Harness from '../tests/Harness.svelte';
+import PrivacyPage from './PrivacyPage.svelte';
+
+describe('privacy page', () => {
+  it('lists each setting with what it protects against, the right control, and the check-up', async () => {
+    const backend = fakeBackend();
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn() } });
+    const rr = await screen.findByTestId('setting-read-receipts');
+    expect(rr).toHaveAttribute('role', 'switch');
+    expect(rr).toHaveAttribute('aria-checked', 'true');
+    expect(screen.getByTestId('setting-notification-detail').tagName).toBe('SELECT');
+    expect(screen.getByText('People seeing when you read.')).toBeInTheDocument();
+    expect(screen.getByTestId('screen-security-unsupported')).toHaveTextContent(
+      'Linux cannot stop screenshots of this window',
+    );
+    expect(screen.getByTestId('risk-read-receipts')).toHaveAttribute('data-severity', 'low');
+    await fireEvent.click(rr);
+    expect(backend.setSetting).toHaveBeenCalledWith({ key: 'read-receipts', value: 'off' });
+  });
+
+  it('turns hardened mode on and shows what it changed', async () => {
+    const backend = fakeBackend();
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn() } });
+    const sw = await screen.findByTestId('hardened-switch');
+    expect(sw).toHaveAttribute('aria-checked', 'false');
+    await fireEvent.click(sw);
+    expect(backend.setHardened).toHaveBeenCalledWith({ on: true, passphrase: null });
+    expect(await screen.findByTestId('hardened-change-read-receipts')).toHaveTextContent(
+      'Read receipts: On → Off',
+    );
+    expect(screen.getByTestId('hardened-switch')).toHaveAttribute('aria-checked', 'true');
+  });
+
+  it('asks for a passphrase before switching key storage to passphrase', async () => {
+    const backend = fakeBackend({
+      privacyPage: async () => ({
+        hardened: false,
+        screenSecuritySupported: true,
+        checkup: [],
+        settings: [
+          {
+            key: 'key-storage',
+            label: 'Key storage',
+            protectsAgainst: 'x',
+            values: 'keyring | passphrase',
+            value: 'keyring',
+          },
+        ],
+      }),
+    });
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn() } });
+    const sel = await screen.findByTestId('setting-key-storage');
+    await fireEvent.change(sel, { target: { value: 'passphrase' } });
+    expect(backend.setSetting).not.toHaveBeenCalled();
+    const pass = 'violet tractor whisper canyon';
+    await fireEvent.input(screen.getByTestId('keystorage-passphrase'), { target: { value: pass } });
+    await fireEvent.input(screen.getByTestId('keystorage-passphrase-confirm'), {
+      target: { value: pass },
+    });
+    await fireEvent.click(screen.getByTestId('keystorage-apply'));
+    expect(backend.setSetting).not.toHaveBeenCalled();
+    expect(backend.setKeyStorage).toHaveBeenCalledWith({ mode: 'passphrase', passphrase: pass });
+  });
+
+  it('offers a passphrase when hardened mode is turned on in keyring mode', async () => {
+    const backend = fakeBackend({
+      privacyPage: async () => ({
+        hardened: false,
+        screenSecuritySupported: true,
+        checkup: [],
+        settings: [
+          {
+            key: 'key-storage',
+            label: 'Key storage',
+            protectsAgainst: 'x',
+            values: 'keyring | passphrase',
+            value: 'keyring',
+          },
+        ],
+      }),
+    });
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn() } });
+    await fireEvent.click(await screen.findByTestId('hardened-switch'));
+    expect(backend.setHardened).not.toHaveBeenCalled();
+    await fireEvent.click(screen.getByTestId('hardened-without-passphrase'));
+    expect(backend.setHardened).toHaveBeenCalledWith({ on: true, passphrase: null });
+  });
+});

@@ -1,0 +1,230 @@
+// The decrypted state of an open profile: conversation list, the open thread, typing and
+// connection. One instance per unlocked session; dropped (dispose) when the app locks.
+import type {
+  Backend,
+  ConnectionState,
+  ConversationSummary,
+  DeliveryState,
+  Message,
+  SottoEvent,
+  UiError,
+} from './backend';
+import { toUiError } from './backend';
+
+export const PAGE = 100;
+const MAX_PAGES_TO_FIND = 2000;
+const RANK: Record<DeliveryState, number> = {
+  queued: 0,
+  sent: 1,
+  delivered: 2,
+  read: 3,
+  received: 3,
+};
+
+export class Session {
+  conversations = $state.raw<ConversationSummary[]>([]);
+  activeId = $state<string | null>(null);
+  thread = $state.raw<Message[]>([]);
+  hasMore = $state(false);
+  loadingOlder = $state(false);
+  focusMessageId = $state<number | null>(null);
+  typing = $state<Record<string, boolean>>({});
+  connection = $state<ConnectionState>('online');
+  sendPaused = $state<Record<string, boolean>>({});
+  lastError = $state<UiError | null>(null);
+
+  private openToken = 0;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- timers only, never rendered
+  private typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private disposed = false;
+
+  constructor(private backend: Backend) {}
+
+  get active(): ConversationSummary | undefined {
+    return this.conversations.find((c) => c.contactId === this.activeId);
+  }
+
+  async refresh(): Promise<void> {
+    const list = await this.backend.conversations();
+    if (!this.disposed) this.conversations = list;
+  }
+
+  private refreshSoon(): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => {
+      this.refresh().catch(() => undefined);
+    }, 120);
+  }
+
+  /** Opens a conversation; with `focusId`, loads pages back until that message is present. */
+  async open(contactId: string, focusId: number | null = null): Promise<void> {
+    const token = ++this.openToken;
+    if (this.activeId !== contactId) {
+      this.activeId = contactId;
+      this.thread = [];
+      this.hasMore = false;
+    }
+    this.focusMessageId = null;
+    let items = await this.backend.messages({ contactId, beforeId: null, limit: PAGE });
+    if (token !== this.openToken || this.disposed) return;
+    let more = items.length >= PAGE;
+    for (let i = 0; focusId !== null && more && i < MAX_PAGES_TO_FIND; i++) {
+      if (items.some((m) => m.id === focusId)) break;
+      const older = await this.backend.messages({
+        contactId,
+        beforeId: items[0]?.id ?? null,
+        limit: PAGE * 5,
+      });
+      if (token !== this.openToken || this.disposed) return;
+      more = older.length >= PAGE * 5;
+      items = [...older, ...items];
+    }
+    this.thread = items;
+    this.hasMore = more;
+    this.focusMessageId = focusId;
+  }
+
+  close(): void {
+    this.openToken++;
+    this.activeId = null;
+    this.thread = [];
+    this.hasMore = false;
+  }
+
+  async loadOlder(): Promise<void> {
+    const contactId = this.activeId;
+    if (!contactId || this.loadingOlder || !this.hasMore) return;
+    const token = this.openToken;
+    this.loadingOlder = true;
+    try {
+      const older = await this.backend.messages({
+        contactId,
+        beforeId: this.thread[0]?.id ?? null,
+        limit: PAGE,
+      });
+      if (token !== this.openToken || this.disposed) return;
+      this.hasMore = older.length >= PAGE;
+      const firstId = this.thread[0]?.id ?? Infinity;
+      this.thread = [...older.filter((m) => m.id < firstId), ...this.thread];
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  /** Sends a message; resolves to the stored message, rejects with a UiError. */
+  async send(text: string): Promise<Message> {
+    const contactId = this.activeId;
+    if (!contactId) throw toUiError({ code: 'invalid-input', message: '' });
+    try {
+      const m = await this.backend.sendText({ contactId, text });
+      this.sendPaused = { ...this.sendPaused, [contactId]: false };
+      this.addMessage(m);
+      this.refreshSoon();
+      return m;
+    } catch (e) {
+      const err = toUiError(e);
+      if (err.code === 'key-changed') {
+        this.sendPaused = { ...this.sendPaused, [contactId]: true };
+        this.patch(contactId, { verification: 'changed' });
+      }
+      throw err;
+    }
+  }
+
+  private addMessage(m: Message): void {
+    if (m.contactId !== this.activeId) return;
+    const t = this.thread;
+    const last = t[t.length - 1];
+    if (!last || last.id < m.id) this.thread = [...t, m];
+    else if (!t.some((x) => x.id === m.id)) this.thread = [...t, m].sort((a, b) => a.id - b.id);
+  }
+
+  patch(contactId: string, change: Partial<ConversationSummary>): void {
+    this.conversations = this.conversations.map((c) =>
+      c.contactId === contactId ? { ...c, ...change } : c,
+    );
+  }
+
+  remove(contactId: string): void {
+    this.conversations = this.conversations.filter((c) => c.contactId !== contactId);
+    if (this.activeId === contactId) this.close();
+  }
+
+  private setStates(contactId: string, ids: number[], state: DeliveryState): void {
+    if (contactId !== this.activeId) return;
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- local lookup
+    const set = new Set(ids);
+    let changed = false;
+    const next = this.thread.map((m) => {
+      if (set.has(m.id) && RANK[state] > RANK[m.state]) {
+        changed = true;
+        return { ...m, state };
+      }
+      return m;
+    });
+    if (changed) this.thread = next;
+  }
+
+  handle(ev: SottoEvent): void {
+    if (this.disposed) return;
+    switch (ev.kind) {
+      case 'message':
+        this.addMessage(ev.message);
+        if (ev.keyChanged) this.patch(ev.message.contactId, { verification: 'changed' });
+        this.refreshSoon();
+        break;
+      case 'delivered':
+        this.setStates(ev.contactId, ev.messageIds, 'delivered');
+        break;
+      case 'read':
+        this.setStates(ev.contactId, ev.messageIds, 'read');
+        break;
+      case 'typing': {
+        clearTimeout(this.typingTimers.get(ev.contactId));
+        this.typing = { ...this.typing, [ev.contactId]: ev.typing };
+        if (ev.typing) {
+          this.typingTimers.set(
+            ev.contactId,
+            setTimeout(() => (this.typing = { ...this.typing, [ev.contactId]: false }), 8000),
+          );
+        }
+        break;
+      }
+      case 'timer-changed':
+        this.patch(ev.contactId, { timerSecs: ev.secs });
+        break;
+      case 'expired': {
+        // eslint-disable-next-line svelte/prefer-svelte-reactivity -- local lookup
+        const gone = new Set(ev.messageIds);
+        if (this.thread.some((m) => gone.has(m.id)))
+          this.thread = this.thread.filter((m) => !gone.has(m.id));
+        this.refreshSoon();
+        break;
+      }
+      case 'key-changed':
+        this.patch(ev.contactId, { verification: 'changed' });
+        break;
+      case 'connection':
+        this.connection = ev.state;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Forgets every decrypted thing this session holds. */
+  dispose(): void {
+    this.disposed = true;
+    this.openToken++;
+    clearTimeout(this.refreshTimer);
+    for (const t of this.typingTimers.values()) clearTimeout(t);
+    this.typingTimers.clear();
+    this.conversations = [];
+    this.thread = [];
+    this.activeId = null;
+    this.typing = {};
+    this.sendPaused = {};
+    this.focusMessageId = null;
+  }
+}
