@@ -255,6 +255,11 @@ impl Client {
         &self.store
     }
 
+    /// The profile database, for changes that are not messaging (re-wrapping its key).
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// Consumes the client, returning its database.
     pub fn into_store(self) -> Store {
         self.store
@@ -332,6 +337,15 @@ impl Client {
         self.auth = None;
         self.pushes = None;
         self.anon = None;
+    }
+
+    /// Starts connecting in the background, as after a lost connection, unless connected or
+    /// already trying: for a front end that opened the profile while the relay was
+    /// unreachable. The event pump reports `Reconnected` when it succeeds.
+    pub fn connect_in_background(&mut self) {
+        if self.auth.is_none() && self.reconnect.is_none() {
+            self.start_reconnect();
+        }
     }
 
     /// Drops the dead connections and starts restoring them in the background: attempts

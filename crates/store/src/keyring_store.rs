@@ -81,3 +81,16 @@ pub(crate) fn delete(account: &str) -> Result<(), KeyringError> {
         Err(e) => Err(map_err(e)),
     }
 }
+
+/// Whether the OS keyring answers right now (a lookup of an entry that never exists); lets a
+/// user interface suggest passphrase mode before the user picks the keyring.
+#[must_use]
+pub fn keyring_available() -> bool {
+    match entry("sotto-availability-probe").and_then(|e| match e.get_secret() {
+        Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(e) => Err(map_err(e)),
+    }) {
+        Ok(()) => true,
+        Err(_) => false,
+    }
+}

@@ -18,7 +18,7 @@ mod store;
 pub use db::DbOpenError;
 pub use forensic::Leftovers;
 pub use keyfile::{KdfParams, KeyFileError};
-pub use keyring_store::{KEYRING_SERVICE, KeyringError};
+pub use keyring_store::{KEYRING_SERVICE, KeyringError, keyring_available};
 pub use queries::*;
 pub use secret::{DB_KEY_LEN, Passphrase};
 pub use store::{

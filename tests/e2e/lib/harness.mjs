@@ -146,3 +146,77 @@ export async function invoke(browser, command, args = {}) {
     args,
   );
 }
+
+/**
+ * Starts the real relay binary on a free loopback port with its own data folder; resolves to
+ * `{ url, close }` once it announced where it listens.
+ */
+export async function startRelay() {
+  const bin = process.env.SOTTO_RELAY_BIN ?? join(dirname(appBinary), 'sotto-relay');
+  if (!existsSync(bin)) throw new Error(`the relay is not built at ${bin}`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'sotto-e2e-relay-'));
+  const relay = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = [];
+  relay.stderr.on('data', (d) => log.push(d.toString()));
+  const url = await new Promise((resolveUrl, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`relay did not start: ${log.join('')}`)), 20_000);
+    relay.stdout.on('data', (d) => {
+      out += d.toString();
+      const m = out.match(/listening on (ws:\/\/[^/\s]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    });
+    relay.on('exit', (code) => reject(new Error(`relay exited (${code}): ${log.join('')}`)));
+  });
+  return {
+    url,
+    dataDir,
+    log,
+    close: async () => {
+      relay.kill('SIGTERM');
+    },
+  };
+}
+
+/** Waits until `check` (async, in the test) returns a truthy value, and returns it. */
+export async function eventually(what, check, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
+    await sleep(200);
+  }
+}
+
+/** Runs axe-core in the page and returns the violations of impact serious or critical. */
+export async function seriousA11yViolations(browser) {
+  const { readFileSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const source = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await browser.execute(source);
+  const result = await browser.executeAsync((done) => {
+    window.axe
+      .run(document, { resultTypes: ['violations'] })
+      .then((r) =>
+        done(
+          r.violations
+            .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) })),
+        ),
+      )
+      .catch((e) => done([{ id: 'axe-failed', impact: 'critical', nodes: [String(e)] }]));
+  });
+  return result;
+}

@@ -8,6 +8,76 @@ import { invoke as __TAURI_INVOKE } from "@tauri-apps/api/core";
 export const commands = {
 	/**  Tells the UI which app, version and profile it is talking to. */
 	appInfo: () => __TAURI_INVOKE<AppInfo>("app_info"),
+	/**  Whether to show onboarding, the unlock screen or the main window. */
+	profileStatus: () => typedError<ProfileStatus, UiError>(__TAURI_INVOKE("profile_status")),
+	/**  Creates the profile, registers on the relay and claims the username. */
+	createProfile: (username: string, relay: RelayChoice, pin: string | null, keyStorage: KeyStorageView, passphrase: string | null) => typedError<Me, UiError>(__TAURI_INVOKE("create_profile", { username, relay, pin, keyStorage, passphrase })),
+	/**  Opens a passphrase-protected profile. */
+	unlock: (passphrase: string) => typedError<Me, UiError>(__TAURI_INVOKE("unlock", { passphrase })),
+	/**  Restores an encrypted backup into this empty profile and opens it. */
+	restoreBackup: (file: string, backupPassphrase: string, relay: RelayChoice, keyStorage: KeyStorageView, passphrase: string | null) => typedError<Me, UiError>(__TAURI_INVOKE("restore_backup", { file, backupPassphrase, relay, keyStorage, passphrase })),
+	/**  Locks the app: the open profile is closed and the UI must drop what it shows. */
+	lock: () => typedError<null, UiError>(__TAURI_INVOKE("lock")),
+	/**  Writes an encrypted backup of the open profile. */
+	exportBackup: (path: string, passphrase: string) => typedError<Exported, UiError>(__TAURI_INVOKE("export_backup", { path, passphrase })),
+	/**  All conversations, newest activity first, message requests included. */
+	conversations: () => typedError<ConversationSummary_Serialize[], UiError>(__TAURI_INVOKE("conversations")),
+	/**  How many messages a conversation holds. */
+	messageCount: (contactId: string) => typedError<number, UiError>(__TAURI_INVOKE("message_count", { contactId })),
+	/**  A page of messages, oldest first: the `limit` newest older than `before_id` (or the newest). */
+	messages: (contactId: string, beforeId: number | null, limit: number) => typedError<MessageView_Serialize[], UiError>(__TAURI_INVOKE("messages", { contactId, beforeId, limit })),
+	/**
+	 *  Sends a text. If the relay cannot be reached the message is kept in the outbox, returned as
+	 *  `queued`, and sent when the connection is back.
+	 */
+	sendText: (contactId: string, text: string) => typedError<MessageView_Serialize, UiError>(__TAURI_INVOKE("send_text", { contactId, text })),
+	/**  Marks a conversation read (and sends read receipts if they are on). */
+	markRead: (contactId: string) => typedError<null, UiError>(__TAURI_INVOKE("mark_read", { contactId })),
+	/**  Tells the contact we started or stopped typing (if typing indicators are on). */
+	sendTyping: (contactId: string, typing: boolean) => typedError<null, UiError>(__TAURI_INVOKE("send_typing", { contactId, typing })),
+	/**  Sets the conversation's disappearing timer (0 = off, else 5 s to 4 weeks). */
+	setTimer: (contactId: string, secs: number) => typedError<null, UiError>(__TAURI_INVOKE("set_timer", { contactId, secs })),
+	/**  Full-text search across every conversation. */
+	search: (query: string) => typedError<SearchHit[], UiError>(__TAURI_INVOKE("search", { query })),
+	/**  Adds a contact by username and starts an encrypted session with them. */
+	addContact: (username: string) => typedError<ConversationSummary_Serialize, UiError>(__TAURI_INVOKE("add_contact", { username })),
+	/**  Adds a contact from a scanned invite QR image; the contact counts as verified. */
+	addContactFromInvite: (image: string) => typedError<ConversationSummary_Serialize, UiError>(__TAURI_INVOKE("add_contact_from_invite", { image })),
+	/**  Our invite QR code, for others to add us by scanning it. */
+	myInvite: () => typedError<QrImage, UiError>(__TAURI_INVOKE("my_invite")),
+	/**  Blocks or unblocks a contact. */
+	setBlocked: (contactId: string, blocked: boolean) => typedError<null, UiError>(__TAURI_INVOKE("set_blocked", { contactId, blocked })),
+	/**  Accepts a message request. */
+	acceptRequest: (contactId: string) => typedError<null, UiError>(__TAURI_INVOKE("accept_request", { contactId })),
+	/**  Deletes a contact with its conversation and session. */
+	deleteContact: (contactId: string) => typedError<null, UiError>(__TAURI_INVOKE("delete_contact", { contactId })),
+	/**  The safety number and our QR code for a contact. */
+	safetyNumber: (contactId: string) => typedError<SafetyNumber, UiError>(__TAURI_INVOKE("safety_number", { contactId })),
+	/**  Compares the code in an image (their screen, photographed or saved) with ours. */
+	verifyImage: (contactId: string, image: string) => typedError<ScanResult_Serialize, UiError>(__TAURI_INVOKE("verify_image", { contactId, image })),
+	/**  Looks for their code in one camera frame (8-bit grey, row-major). */
+	verifyFrame: (contactId: string, width: number, height: number, luma: string) => typedError<ScanResult_Serialize, UiError>(__TAURI_INVOKE("verify_frame", { contactId, width, height, luma })),
+	/**
+	 *  Marks a contact verified after comparing the digits (true), or clears it (false).
+	 *  Accepting a changed key is `true`.
+	 */
+	setVerified: (contactId: string, verified: boolean) => typedError<null, UiError>(__TAURI_INVOKE("set_verified", { contactId, verified })),
+	/**
+	 *  Saves a PNG (one of our QR codes) into the user's Downloads folder, or the profile folder
+	 *  when there is none, never overwriting a file.
+	 */
+	saveImage: (name: string, png: string) => typedError<Saved, UiError>(__TAURI_INVOKE("save_image", { name, png })),
+	/**  The privacy page. */
+	privacyPage: () => typedError<PrivacyPage, UiError>(__TAURI_INVOKE("privacy_page")),
+	/**  Changes one setting (keys and values as in the CLI). Key storage has its own command. */
+	setSetting: (key: string, value: string) => typedError<PrivacyPage, UiError>(__TAURI_INVOKE("set_setting", { key, value })),
+	/**
+	 *  Hardened mode on: every setting at its safest (key storage moves to a passphrase only when
+	 *  one is given). Off: back to the everyday defaults, key storage unchanged.
+	 */
+	setHardened: (on: boolean, passphrase: string | null) => typedError<HardenedResult, UiError>(__TAURI_INVOKE("set_hardened", { on, passphrase })),
+	/**  Switches where the database key is kept (re-wrapping it; messages are not re-encrypted). */
+	setKeyStorage: (mode: KeyStorageView, passphrase: string | null) => typedError<PrivacyPage, UiError>(__TAURI_INVOKE("set_key_storage", { mode, passphrase })),
 };
 
 /* Types */
@@ -20,4 +90,486 @@ export type AppInfo = {
 	/**  The profile folder this instance uses. */
 	profileDir: string,
 };
+
+/**  One change made by the hardened switch. */
+export type ChangeView = {
+	/**  Setting key. */
+	key: string,
+	/**  Setting label. */
+	label: string,
+	/**  Value before. */
+	old: string,
+	/**  Value after. */
+	new: string,
+};
+
+/**  The state of the relay connection. */
+export type ConnectionState = 
+/**  Connected. */
+"online" | 
+/**  Trying to reconnect. */
+"connecting" | 
+/**  Not connected. */
+"offline";
+
+/**  One row of the conversation list. */
+export type ConversationSummary = ConversationSummary_Serialize | ConversationSummary_Deserialize;
+
+/**  One row of the conversation list. */
+export type ConversationSummary_Deserialize = {
+	/**  The contact's stable id (hex). */
+	contactId: string,
+	/**  Username, if known. */
+	username?: string | null,
+	/**  What to call them. */
+	displayName: string,
+	/**  Unread incoming messages. */
+	unread: number,
+	/**  The newest message. */
+	lastMessage?: LastMessage | null,
+	/**  Disappearing timer (0 = off). */
+	timerSecs: number,
+	/**  Verification state. */
+	verification: VerificationView,
+	/**  Blocked by us. */
+	blocked: boolean,
+	/**  An unanswered message request. */
+	request: boolean,
+};
+
+/**  One row of the conversation list. */
+export type ConversationSummary_Serialize = {
+	/**  The contact's stable id (hex). */
+	contactId: string,
+	/**  Username, if known. */
+	username: string | null,
+	/**  What to call them. */
+	displayName: string,
+	/**  Unread incoming messages. */
+	unread: number,
+	/**  The newest message. */
+	lastMessage: LastMessage | null,
+	/**  Disappearing timer (0 = off). */
+	timerSecs: number,
+	/**  Verification state. */
+	verification: VerificationView,
+	/**  Blocked by us. */
+	blocked: boolean,
+	/**  An unanswered message request. */
+	request: boolean,
+};
+
+/**  Delivery state of a message. */
+export type DeliveryView = 
+/**  Waiting for the relay. */
+"queued" | 
+/**  Accepted by the relay. */
+"sent" | 
+/**  On the recipient's device. */
+"delivered" | 
+/**  Read by the recipient. */
+"read" | 
+/**  An incoming message. */
+"received";
+
+/**  What kind of failure it was, for the UI to choose its reaction. */
+export type ErrorCode = 
+/**  No profile is open: onboarding or unlock first. */
+"locked" | 
+/**  The passphrase does not open this profile. */
+"wrong-passphrase" | 
+/**  The OS keyring could not be reached. */
+"keyring-unavailable" | 
+/**  Someone else holds that username. */
+"username-taken" | 
+/**  The username is not acceptable. */
+"username-invalid" | 
+/**  The username is protected by a registration lock. */
+"registration-locked" | 
+/**  The relay could not be reached. */
+"relay-unreachable" | 
+/**  Unknown contact, username or message. */
+"not-found" | 
+/**  The contact is blocked. */
+"blocked" | 
+/**  Sending is paused until the contact's new key is reviewed. */
+"key-changed" | 
+/**  A bad argument. */
+"invalid-input" | 
+/**  No readable QR code in the image. */
+"no-qr-code" | 
+/**  The backup file is damaged or not a Sotto backup. */
+"backup-corrupt" | 
+/**  The backup passphrase is wrong. */
+"backup-wrong-passphrase" | 
+/**  A file could not be read or written. */
+"io" | 
+/**  Anything else. */
+"internal";
+
+/**  A finished export. */
+export type Exported = {
+	/**  Where the backup was written. */
+	path: string,
+	/**  Its size. */
+	bytes: number | null,
+};
+
+/**  The hardened switch's result. */
+export type HardenedResult = {
+	/**  What changed. */
+	changed: ChangeView[],
+	/**  The page after the change. */
+	page: PrivacyPage,
+};
+
+/**  How the store key is protected. */
+export type KeyStorageView = 
+/**  The OS keyring. */
+"keyring" | 
+/**  A passphrase asked at every start. */
+"passphrase";
+
+/**  The newest message of a conversation, for the list. */
+export type LastMessage = {
+	/**  Its text. */
+	text: string,
+	/**  When it was sent. */
+	atMs: number | null,
+	/**  Whether we sent it. */
+	outgoing: boolean,
+};
+
+/**  The open profile. */
+export type Me = {
+	/**  Our username. */
+	username: string,
+	/**  Our account id (hex). */
+	accountId: string,
+	/**  The relay URL. */
+	relay: string,
+	/**  Whether the relay is the one embedded in the app. */
+	embeddedRelay: boolean,
+	/**  How the store key is protected. */
+	keyStorage: KeyStorageView,
+};
+
+/**  One message. */
+export type MessageView = MessageView_Serialize | MessageView_Deserialize;
+
+/**  One message. */
+export type MessageView_Deserialize = {
+	/**  Local id. */
+	id: number | null,
+	/**  The conversation's contact id (hex). */
+	contactId: string,
+	/**  Whether we sent it. */
+	outgoing: boolean,
+	/**  Its text. */
+	text: string,
+	/**  Sender's time. */
+	sentAtMs: number | null,
+	/**  When it arrived here. */
+	receivedAtMs?: number | null,
+	/**  Delivery state. */
+	state: DeliveryView,
+	/**  Disappearing timer (0 = off). */
+	expireSecs: number,
+	/**  When it will be deleted, once the timer started. */
+	expiresAtMs?: number | null,
+};
+
+/**  One message. */
+export type MessageView_Serialize = {
+	/**  Local id. */
+	id: number | null,
+	/**  The conversation's contact id (hex). */
+	contactId: string,
+	/**  Whether we sent it. */
+	outgoing: boolean,
+	/**  Its text. */
+	text: string,
+	/**  Sender's time. */
+	sentAtMs: number | null,
+	/**  When it arrived here. */
+	receivedAtMs: number | null,
+	/**  Delivery state. */
+	state: DeliveryView,
+	/**  Disappearing timer (0 = off). */
+	expireSecs: number,
+	/**  When it will be deleted, once the timer started. */
+	expiresAtMs: number | null,
+};
+
+/**  The whole page. */
+export type PrivacyPage = {
+	/**  Every setting. */
+	settings: SettingView[],
+	/**  Every setting is at its safest. */
+	hardened: boolean,
+	/**  What is still risky. */
+	checkup: RiskView[],
+	/**  Whether this OS can keep the window out of screenshots. */
+	screenSecuritySupported: boolean,
+};
+
+/**  Whether onboarding, unlock or the main window comes first. */
+export type ProfileStatus = 
+/**  No profile yet. */
+{ state: "new"; 
+/**  Whether the OS keyring answers. */
+keyringAvailable: boolean } | 
+/**  A passphrase profile waiting for its passphrase. */
+{ state: "locked"; 
+/**  How the key is protected. */
+keyStorage: KeyStorageView } | 
+/**  Open. */
+{ state: "ready"; 
+/**  The profile. */
+me: Me };
+
+/**  A QR code image. */
+export type QrImage = {
+	/**  PNG, base64. */
+	qrPng: string,
+};
+
+/**  Which relay a new profile uses. */
+export type RelayChoice = 
+/**  The relay embedded in the app, on this computer. */
+{ kind: "embedded" } | 
+/**  A relay somewhere else. */
+{ kind: "address"; 
+/**  ws://host:port or wss://host. */
+url: string };
+
+/**  A remaining risk. */
+export type RiskView = {
+	/**  Setting key. */
+	key: string,
+	/**  Setting label. */
+	label: string,
+	/**  How much it matters. */
+	severity: SeverityView,
+	/**  Current value. */
+	current: string,
+	/**  Why it is a risk. */
+	reason: string,
+};
+
+/**  A contact's safety number screen. */
+export type SafetyNumber = {
+	/**  The contact. */
+	contactId: string,
+	/**  Their name. */
+	displayName: string,
+	/**  12 groups of 5 digits. */
+	groups: string[],
+	/**  Our verification QR code (PNG, base64) for them to scan. */
+	qrPng: string,
+	/**  Verification state. */
+	verification: VerificationView,
+};
+
+/**  A saved file. */
+export type Saved = {
+	/**  Where it was written. */
+	path: string,
+};
+
+/**  The result of a scan. */
+export type ScanResult = ScanResult_Serialize | ScanResult_Deserialize;
+
+/**  The result of a scan. */
+export type ScanResult_Deserialize = {
+	/**  Matched (verified now), did not match, or (frames only) no code seen yet. */
+	matched?: boolean | null,
+};
+
+/**  The result of a scan. */
+export type ScanResult_Serialize = {
+	/**  Matched (verified now), did not match, or (frames only) no code seen yet. */
+	matched: boolean | null,
+};
+
+/**  A search result. */
+export type SearchHit = {
+	/**  The message. */
+	messageId: number | null,
+	/**  Its conversation's contact. */
+	contactId: string,
+	/**  The contact's name. */
+	displayName: string,
+	/**  The message text. */
+	snippet: string,
+	/**  When it was sent. */
+	atMs: number | null,
+};
+
+/**  One setting as the page shows it. */
+export type SettingView = {
+	/**  Key (as in the CLI). */
+	key: string,
+	/**  Short label. */
+	label: string,
+	/**  What it protects against, in plain language. */
+	protectsAgainst: string,
+	/**  Accepted values. */
+	values: string,
+	/**  Current value. */
+	value: string,
+};
+
+/**  How much a risk matters. */
+export type SeverityView = 
+/**  A little about habits. */
+"low" | 
+/**  Who you talk to, or old messages. */
+"medium" | 
+/**  Message text in front of someone else. */
+"high";
+
+/**  Something the UI should show. */
+export type SottoEvent = SottoEvent_Serialize | SottoEvent_Deserialize;
+
+/**  Something the UI should show. */
+export type SottoEvent_Deserialize = 
+/**  A new message arrived. */
+{ kind: "message"; 
+/**  The message. */
+message: MessageView_Deserialize; 
+/**  It is a message request from someone unknown. */
+request: boolean; 
+/**  The sender's key changed with it. */
+keyChanged: boolean } | 
+/**  Our messages reached the contact's device. */
+{ kind: "delivered"; 
+/**  The contact. */
+contactId: string; 
+/**  Our messages' ids. */
+messageIds: (number | null)[] } | 
+/**  The contact read our messages. */
+{ kind: "read"; 
+/**  The contact. */
+contactId: string; 
+/**  Our messages' ids. */
+messageIds: (number | null)[] } | 
+/**  The contact started or stopped typing. */
+{ kind: "typing"; 
+/**  The contact. */
+contactId: string; 
+/**  Typing now. */
+typing: boolean } | 
+/**  The conversation's disappearing timer changed. */
+{ kind: "timer-changed"; 
+/**  The contact. */
+contactId: string; 
+/**  The new timer (0 = off). */
+secs: number } | 
+/**  Disappearing messages were deleted. */
+{ kind: "expired"; 
+/**  The deleted messages. */
+messageIds: (number | null)[]; 
+/**  Their conversations' contacts. */
+contactIds: string[] } | 
+/**  A contact's safety number changed. */
+{ kind: "key-changed"; 
+/**  The contact. */
+contactId: string } | 
+/**  The relay connection changed. */
+{ kind: "connection"; 
+/**  The new state. */
+state: ConnectionState } | 
+/**  A backup export or import made progress. */
+{ kind: "backup-progress"; 
+/**  Bytes done. */
+done: number | null; 
+/**  Bytes in all. */
+total: number | null } | 
+/**  The profile was locked: drop all decrypted content. */
+{ kind: "locked" };
+
+/**  Something the UI should show. */
+export type SottoEvent_Serialize = 
+/**  A new message arrived. */
+{ kind: "message"; 
+/**  The message. */
+message: MessageView_Serialize; 
+/**  It is a message request from someone unknown. */
+request: boolean; 
+/**  The sender's key changed with it. */
+keyChanged: boolean } | 
+/**  Our messages reached the contact's device. */
+{ kind: "delivered"; 
+/**  The contact. */
+contactId: string; 
+/**  Our messages' ids. */
+messageIds: (number | null)[] } | 
+/**  The contact read our messages. */
+{ kind: "read"; 
+/**  The contact. */
+contactId: string; 
+/**  Our messages' ids. */
+messageIds: (number | null)[] } | 
+/**  The contact started or stopped typing. */
+{ kind: "typing"; 
+/**  The contact. */
+contactId: string; 
+/**  Typing now. */
+typing: boolean } | 
+/**  The conversation's disappearing timer changed. */
+{ kind: "timer-changed"; 
+/**  The contact. */
+contactId: string; 
+/**  The new timer (0 = off). */
+secs: number } | 
+/**  Disappearing messages were deleted. */
+{ kind: "expired"; 
+/**  The deleted messages. */
+messageIds: (number | null)[]; 
+/**  Their conversations' contacts. */
+contactIds: string[] } | 
+/**  A contact's safety number changed. */
+{ kind: "key-changed"; 
+/**  The contact. */
+contactId: string } | 
+/**  The relay connection changed. */
+{ kind: "connection"; 
+/**  The new state. */
+state: ConnectionState } | 
+/**  A backup export or import made progress. */
+{ kind: "backup-progress"; 
+/**  Bytes done. */
+done: number | null; 
+/**  Bytes in all. */
+total: number | null } | 
+/**  The profile was locked: drop all decrypted content. */
+{ kind: "locked" };
+
+/**  A failed command. */
+export type UiError = {
+	/**  What kind of failure. */
+	code: ErrorCode,
+	/**  A sentence for the user. */
+	message: string,
+};
+
+/**  A contact's verification state. */
+export type VerificationView = 
+/**  Not compared yet. */
+"unverified" | 
+/**  Compared and matching. */
+"verified" | 
+/**  The key changed since it was last seen. */
+"changed";
+
+/* Tauri Specta runtime */
+async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {
+    try {
+        return { status: "ok", data: await result };
+    } catch (e) {
+        if (e instanceof Error) throw e;
+        return { status: "error", error: e as any };
+    }
+}
 

@@ -1,0 +1,107 @@
+//! Encrypted backups from the app: export the open profile to a file, and the error messages of
+//! an import (the import itself is part of onboarding, see `Session::restore`).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use sotto_store::backup::{ExportError, ImportError, Progress};
+use sotto_store::{KdfParams, Passphrase};
+use specta::Type;
+use zeroize::Zeroizing;
+
+use crate::engine::{Engine, Sink};
+use crate::error::{ErrorCode, UiError, UiResult};
+use crate::events::SottoEvent;
+
+/// Shortest backup passphrase accepted (the UI also shows a strength estimate).
+pub const MIN_BACKUP_PASSPHRASE: usize = 8;
+
+/// A finished export.
+#[derive(Debug, Clone, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Exported {
+    /// Where the backup was written.
+    pub path: String,
+    /// Its size.
+    pub bytes: f64,
+}
+
+/// The UI error for a failed import.
+pub fn import_error(e: ImportError) -> UiError {
+    match e {
+        ImportError::WrongPassphrase => UiError::new(
+            ErrorCode::BackupWrongPassphrase,
+            "That backup passphrase is not correct.",
+        ),
+        ImportError::NotABackup => {
+            UiError::new(ErrorCode::BackupCorrupt, "This file is not a Sotto backup.")
+        }
+        ImportError::Truncated | ImportError::Tampered | ImportError::Malformed => UiError::new(
+            ErrorCode::BackupCorrupt,
+            format!("The backup cannot be restored: {e}. Nothing was changed."),
+        ),
+        ImportError::Io(io) => UiError::new(
+            ErrorCode::Io,
+            format!("The backup file could not be read ({}).", io.kind()),
+        ),
+        e => UiError::internal(format!("The backup could not be restored: {e}")),
+    }
+}
+
+fn export_error(e: ExportError) -> UiError {
+    match e {
+        ExportError::Io(io) => UiError::new(
+            ErrorCode::Io,
+            format!("The backup could not be written there ({}).", io.kind()),
+        ),
+        e => UiError::internal(format!("The backup failed: {e}")),
+    }
+}
+
+/// Writes an encrypted backup of the open profile to `path`, reporting progress as events.
+pub async fn export(
+    engine: &Engine,
+    sink: Sink,
+    path: PathBuf,
+    passphrase: String,
+) -> UiResult<Exported> {
+    let passphrase = Zeroizing::new(passphrase);
+    if passphrase.chars().count() < MIN_BACKUP_PASSPHRASE {
+        return Err(UiError::invalid(
+            "The backup passphrase must have at least 8 characters.",
+        ));
+    }
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(UiError::invalid("Choose a file name for the backup."));
+    }
+    let pass = Passphrase::new(Zeroizing::new(passphrase.as_str().to_owned()));
+    let target = path.clone();
+    engine
+        .with(move |client| {
+            let mut progress = |p: Progress| {
+                #[allow(clippy::cast_precision_loss)]
+                (sink.event)(SottoEvent::BackupProgress {
+                    done: p.done as f64,
+                    total: p.total as f64,
+                });
+            };
+            // Seconds of Argon2id and I/O: keep the runtime's other tasks moving meanwhile.
+            tokio::task::block_in_place(|| {
+                sotto_store::backup::export(
+                    client.store(),
+                    &target,
+                    &pass,
+                    KdfParams::default(),
+                    &mut progress,
+                )
+            })
+            .map_err(export_error)
+        })
+        .await?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    #[allow(clippy::cast_precision_loss)]
+    Ok(Exported {
+        path: path.display().to_string(),
+        bytes: bytes as f64,
+    })
+}
