@@ -141,7 +141,9 @@ test('bob verifies alice by scanning the QR image she saved', async () => {
   const { alice, bob } = apps;
   await click(alice, 'safety-number-button');
   await $(alice, 'safety-dialog').then((d) => d.waitForDisplayed({ timeout: 20_000 }));
-  assert.equal((await alice.browser.$$('[data-testid="safety-group"]')).length, 12);
+  await eventually('the 12 digit groups', async () =>
+    (await alice.browser.$$('[data-testid="safety-group"]')).length === 12,
+  );
   await click(alice, 'save-code');
   const saved = await $(alice, 'saved-path');
   await saved.waitForDisplayed({ timeout: 20_000 });
@@ -153,6 +155,13 @@ test('bob verifies alice by scanning the QR image she saved', async () => {
 
   await click(bob, 'safety-number-button');
   await $(bob, 'safety-dialog').then((d) => d.waitForDisplayed({ timeout: 20_000 }));
+  // The file input sits behind the "Choose an image" button (the native file chooser cannot
+  // be driven); WebDriver may only type a path into an input it can see.
+  await $(bob, 'scan-file').then((el) => el.waitForExist({ timeout: 20_000 }));
+  await bob.browser.execute(() => {
+    const el = document.querySelector('[data-testid="scan-file"]');
+    el.classList.remove('visually-hidden');
+  });
   const input = await $(bob, 'scan-file');
   await input.setValue(path);
   const result = await $(bob, 'verify-result');

@@ -145,6 +145,7 @@ export const strings = {
   // Conversation
   conversationWith: (name: string) => `Conversation with ${name}`,
   timerLabel: 'Disappearing messages',
+  timerShortLabel: 'Disappear',
   timerOff: 'Off',
   safetyNumberButton: 'Safety number',
   keyChangedBanner: (name: string) =>
