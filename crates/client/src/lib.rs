@@ -15,8 +15,8 @@ pub mod privacy;
 pub mod qr_image;
 pub mod receive;
 pub mod relay;
-pub mod rotation;
 pub mod restore;
+pub mod rotation;
 pub mod send;
 pub mod state;
 
