@@ -27,6 +27,8 @@ pub struct Sink {
     pub event: Arc<dyn Fn(SottoEvent) + Send + Sync>,
     /// Shows a desktop notification.
     pub notify: Arc<dyn Fn(Notice) + Send + Sync>,
+    /// Keeps the window out of screenshots and recordings (where the OS can).
+    pub protect_screen: Arc<dyn Fn(bool) + Send + Sync>,
 }
 
 /// A handle to the running engine; dropping every handle stops it and closes the store.

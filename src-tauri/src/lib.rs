@@ -69,7 +69,16 @@ fn embedded_relay_dir(profile: &Profile) -> PathBuf {
 fn sink(app: &tauri::AppHandle) -> Sink {
     let events = app.clone();
     let notices = app.clone();
+    let window = app.clone();
     Sink {
+        protect_screen: Arc::new(move |on| {
+            // A no-op on Linux, where no window system offers it (the privacy page says so).
+            if let Some(w) = window.get_webview_window("main")
+                && let Err(e) = w.set_content_protected(on)
+            {
+                tracing::debug!(error = %e, "content protection not applied");
+            }
+        }),
         event: Arc::new(move |event| {
             if let Err(e) = events.emit(EVENT_CHANNEL, event) {
                 tracing::warn!(error = %e, "event not delivered to the window");

@@ -160,9 +160,15 @@ impl Session {
         })?;
         let mut client = Client::open(store, &url)?;
         if let Err(e) = register(&mut client, username, pin).await {
-            drop(client);
-            self.remove_profile_files();
+            // Leave nothing behind, including the key's keyring entry, so onboarding can
+            // start over.
+            if let Err(cleanup) = client.into_store().delete() {
+                tracing::warn!(error = %cleanup, "half-made profile not fully removed");
+            }
             return Err(e);
+        }
+        if url == self.relay.url() {
+            self.relay.clone().keep_serving();
         }
         let engine = Engine::start(client, self.sink.clone());
         let me = self.me(&engine).await?;
@@ -266,6 +272,7 @@ impl Session {
             tracing::info!(error = %e, "relay not reachable yet");
             client.connect_in_background();
         }
+        (self.sink.protect_screen)(client.privacy()?.screen_security);
         let engine = Engine::start(client, self.sink.clone());
         let me = self.me(&engine).await?;
         let mut slot = self.engine.lock().await;
@@ -300,19 +307,6 @@ impl Session {
                 sotto_client::relay::parse_relay_url(&url)?;
                 Ok(url)
             }
-        }
-    }
-
-    /// Removes the files a failed onboarding created (Sotto's own names only).
-    fn remove_profile_files(&self) {
-        for name in [
-            "sotto.db",
-            "sotto.db-wal",
-            "sotto.db-shm",
-            "sotto.key",
-            "profile.meta",
-        ] {
-            let _ = std::fs::remove_file(self.dir.join(name));
         }
     }
 }

@@ -204,7 +204,7 @@ struct Decrypted {
 /// Settings key holding the replay tags (docs/PROTOCOL.md, section 5) of the session starts
 /// accepted with signed prekey `id` and no one-time prekey: their 32-byte digests,
 /// concatenated. Delete it together with that signed prekey.
-fn replay_tags_key(signed_prekey_id: u32) -> String {
+pub(crate) fn replay_tags_key(signed_prekey_id: u32) -> String {
     format!("client.prekey_replay.{signed_prekey_id}")
 }
 

@@ -1,5 +1,5 @@
 //! Connections to a Sotto relay (`ws://HOST:PORT/v1/websocket` or `wss://…`, see
-//! docs/relay-protocol.md). TLS is rustls with the ring provider; a wss:// relay's certificate
+//! docs/PROTOCOL.md, section 13). TLS is rustls with the ring provider; a wss:// relay's certificate
 //! must chain to the OS trust store or to the extra CA of a [`RelayTls`].
 //!
 //! A [`RelayConnection`] multiplexes requests by request id over one WebSocket; a background

@@ -129,6 +129,8 @@ impl Client {
             for (id, at) in list {
                 if grace_over(at, now_ms) {
                     s.remove_prekey(PrekeyKind::Signed, id)?;
+                    // The key can no longer start a session, so its replay tags are moot.
+                    s.delete_setting(&crate::receive::replay_tags_key(id))?;
                 } else {
                     kept.push((id, at));
                 }

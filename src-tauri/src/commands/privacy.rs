@@ -182,6 +182,15 @@ fn save(client: &mut Client, mut s: PrivacySettings) -> UiResult<()> {
     Ok(())
 }
 
+/// Applies the screen-security setting to the window after a change.
+fn protect(session: &Session, page: &PrivacyPage) {
+    let on = page
+        .settings
+        .iter()
+        .any(|s| s.key == "screen-security" && s.value == "on");
+    (session.sink().protect_screen)(on);
+}
+
 /// The privacy page.
 #[tauri::command]
 #[specta::specta]
@@ -211,6 +220,7 @@ pub async fn set_setting(
             page(client)
         })
         .await
+        .inspect(|p| protect(&session, p))
 }
 
 /// Hardened mode on: every setting at its safest (key storage moves to a passphrase only when
@@ -258,6 +268,7 @@ pub async fn set_hardened(
             })
         })
         .await
+        .inspect(|r| protect(&session, &r.page))
 }
 
 /// Switches where the database key is kept (re-wrapping it; messages are not re-encrypted).

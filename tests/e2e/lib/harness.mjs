@@ -17,7 +17,7 @@ const appBinary = process.env.SOTTO_DESKTOP_BIN ?? join(repoRoot, 'target/debug/
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
