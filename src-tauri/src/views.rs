@@ -110,7 +110,7 @@ pub enum DeliveryView {
 }
 
 /// The newest message of a conversation, for the list.
-#[derive(Debug, Clone, Serialize, Type)]
+#[derive(Clone, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 pub struct LastMessage {
     /// Its text.
@@ -146,7 +146,7 @@ pub struct ConversationSummary {
 }
 
 /// One message.
-#[derive(Debug, Clone, Serialize, Type)]
+#[derive(Clone, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     /// Local id.
@@ -311,5 +311,55 @@ mod tests {
             ..contact
         };
         assert_eq!(display_name(&named), "alice");
+    }
+}
+
+// Message text stays out of Debug output (and so out of logs and panics).
+impl std::fmt::Debug for LastMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LastMessage")
+            .field("at_ms", &self.at_ms)
+            .field("outgoing", &self.outgoing)
+            .finish_non_exhaustive()
+    }
+}
+
+// Message text stays out of Debug output (and so out of logs and panics).
+impl std::fmt::Debug for MessageView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageView")
+            .field("id", &self.id)
+            .field("contact_id", &self.contact_id)
+            .field("outgoing", &self.outgoing)
+            .field("state", &self.state)
+            .field("expire_secs", &self.expire_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_message_text() {
+        let m = MessageView {
+            id: 1.0,
+            contact_id: "ab".into(),
+            outgoing: true,
+            text: "canary words".into(),
+            sent_at_ms: 0.0,
+            received_at_ms: None,
+            state: DeliveryView::Sent,
+            expire_secs: 0,
+            expires_at_ms: None,
+        };
+        assert!(!format!("{m:?}").contains("canary"));
+        let last = LastMessage {
+            text: "canary words".into(),
+            at_ms: 0.0,
+            outgoing: false,
+        };
+        assert!(!format!("{last:?}").contains("canary"));
     }
 }

@@ -18,7 +18,7 @@ const MAX_PAGE: u32 = 500;
 const MAX_HITS: u32 = 50;
 
 /// A search result.
-#[derive(Debug, Clone, Serialize, Type)]
+#[derive(Clone, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchHit {
     /// The message.
@@ -251,4 +251,15 @@ pub async fn search(session: State<'_, Session>, query: String) -> UiResult<Vec<
             Ok(hits)
         })
         .await
+}
+
+// Message text stays out of Debug output (and so out of logs and panics).
+impl std::fmt::Debug for SearchHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchHit")
+            .field("message_id", &self.message_id)
+            .field("contact_id", &self.contact_id)
+            .field("at_ms", &self.at_ms)
+            .finish_non_exhaustive()
+    }
 }
