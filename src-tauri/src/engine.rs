@@ -136,6 +136,7 @@ async fn pump(mut client: Client, mut jobs: mpsc::Receiver<Job>, sink: Sink) {
         }
     }
     // Every handle is gone: the profile was locked or the app is quitting.
+    client.send_owed_receipts().await;
     drop(client);
 }
 

@@ -75,6 +75,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             &file,
             backup_passphrase_file.as_deref(),
         ),
+        Command::DeleteAccount { yes, keep_profile } => {
+            delete_account(&ctx, &dir, &secrets, yes, keep_profile).await
+        }
         command => {
             let store = profile::open(&dir, &secrets)?;
             let relay = Client::saved_relay(&store)?.ok_or_else(|| {
@@ -123,6 +126,55 @@ async fn init(
             account_hex(&client.account().0)
         ),
         json!({"type": "init", "username": username, "account": account_hex(&client.account().0)}),
+    );
+    Ok(())
+}
+
+async fn delete_account(
+    ctx: &Ctx,
+    dir: &Path,
+    secrets: &Secrets,
+    yes: bool,
+    keep_profile: bool,
+) -> Result<(), CliError> {
+    if !yes {
+        return Err(CliError::new(
+            Code::Usage,
+            "this deletes the account for good; run again with --yes to confirm",
+        ));
+    }
+    let store = profile::open(dir, secrets)?;
+    let relay = Client::saved_relay(&store)?.ok_or_else(|| {
+        CliError::new(Code::Failure, "this profile has no relay; run `sotto init`")
+    })?;
+    let mut client = Client::open(store, &relay)?;
+    client.connect(3).await?;
+    client.delete_account().await.map_err(|e| {
+        CliError::new(
+            Code::Relay,
+            format!("the relay did not confirm the deletion (retrying is safe): {e}"),
+        )
+    })?;
+    let account = account_hex(&client.account().0);
+    if !keep_profile {
+        client.into_store().delete().map_err(|e| {
+            CliError::new(
+                Code::Failure,
+                format!(
+                    "the account is deleted from the relay, but the profile folder {} could \
+                     not be removed: {e}",
+                    dir.display()
+                ),
+            )
+        })?;
+    }
+    ctx.print(
+        if keep_profile {
+            "Account deleted from the relay; the local profile was kept".to_owned()
+        } else {
+            "Account deleted from the relay, and this profile removed".to_owned()
+        },
+        json!({"type": "account-deleted", "account": account, "profile_kept": keep_profile}),
     );
     Ok(())
 }
@@ -321,10 +373,9 @@ async fn with_client(ctx: &Ctx, client: &mut Client, command: Command) -> Result
             }
             Ok(())
         }
-        Command::Init { .. } | Command::Backup { .. } => Err(CliError::new(
-            Code::Failure,
-            "internal: command handled elsewhere",
-        )),
+        Command::Init { .. } | Command::Backup { .. } | Command::DeleteAccount { .. } => Err(
+            CliError::new(Code::Failure, "internal: command handled elsewhere"),
+        ),
     }
 }
 
@@ -411,9 +462,12 @@ async fn receive(
         if !follow && wait.is_zero() {
             break;
         }
+        let waited_from = Instant::now();
         let event = client.next_event(wait).await?;
         match event {
-            None if !follow && drained => break,
+            // Only a quiet `wait` ends it: `None` also follows housekeeping such as sending
+            // owed receipts, which returns at once.
+            None if !follow && drained && waited_from.elapsed() >= wait => break,
             None => {}
             Some(Event::QueueDrained) => drained = true,
             Some(Event::Message {
@@ -471,6 +525,7 @@ async fn receive(
             Some(Event::Typing { .. }) | Some(_) => {}
         }
     }
+    client.send_owed_receipts().await;
     Ok(())
 }
 

@@ -7,6 +7,8 @@ use std::fmt;
 pub enum Code {
     /// Anything not covered below.
     Failure = 1,
+    /// The command line is wrong or incomplete (also clap's code for usage errors).
+    Usage = 2,
     /// The relay could not be reached or refused; a message stays queued in the outbox.
     Relay = 3,
     /// No such profile, contact or username.

@@ -138,6 +138,16 @@ pub enum Command {
         /// Export or import.
         action: BackupCmd,
     },
+    /// Delete this account from the relay (username, registration lock, prekeys, queued
+    /// messages), then this profile folder and its keyring entry. Cannot be undone.
+    DeleteAccount {
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+        /// Keep the local profile (messages, contacts) after deleting the account.
+        #[arg(long)]
+        keep_profile: bool,
+    },
     /// Search all conversations (every word must match).
     Search {
         /// Words to find.

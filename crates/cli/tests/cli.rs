@@ -687,3 +687,32 @@ fn a_failed_keyring_init_leaves_no_keyring_entry() {
     assert!(stdout.contains("after_failed=1"), "{stdout}");
     assert!(files_under(&tmp.path().join("dave")).is_empty());
 }
+
+#[test]
+fn deleting_an_account_removes_it_from_the_relay_and_the_profile_from_disk() {
+    let relay = Relay::start("cli-delete", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = User::new(tmp.path(), "alice", Some("alice passphrase"));
+    let carol = User::new(tmp.path(), "carol", Some("carol passphrase"));
+    alice.init(&relay, "alice");
+    carol.init(&relay, "carol");
+    alice.ok(&["send", "carol", "are you there"]);
+    assert_eq!(carol.receive_texts(1), ["are you there"]);
+
+    // Without --yes nothing happens.
+    assert_eq!(carol.code(&["delete-account"]), 2);
+    assert_eq!(carol.json(&["whoami"])[0]["username"], "carol");
+
+    let out = carol.json(&["delete-account", "--yes"]);
+    assert_eq!(out[0]["type"], "account-deleted");
+    assert!(!carol.dir.join("profile.meta").exists(), "profile removed");
+    // The name is gone from the directory and held back from a newcomer.
+    assert_eq!(alice.code(&["contacts", "add", "carol"]), 4);
+    let mallory = User::new(tmp.path(), "mallory", Some("m passphrase"));
+    assert_eq!(
+        mallory.code(&["init", "--relay", &relay.url, "--username", "carol"]),
+        7
+    );
+    // Everyone else is unaffected.
+    alice.ok(&["whoami"]);
+}

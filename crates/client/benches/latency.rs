@@ -73,6 +73,8 @@ async fn one(
     let id = a.send_text(b_id, &text).await.unwrap();
     until(b, |e| matches!(e, Event::Message { .. })).await;
     let took = t0.elapsed();
+    // B's pump turns again: the delivery receipt owed for the message goes out.
+    b.send_owed_receipts().await;
     if receipts {
         until(
             a,

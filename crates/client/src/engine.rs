@@ -72,6 +72,17 @@ pub enum UsernameError {
     Relay(#[from] RequestError),
 }
 
+/// Deleting the account from the relay failed or was not confirmed (retrying is safe).
+#[derive(Debug, Error)]
+pub enum DeleteAccountError {
+    /// Not connected.
+    #[error("not connected")]
+    NotConnected,
+    /// The relay refused or could not be reached.
+    #[error(transparent)]
+    Relay(#[from] RequestError),
+}
+
 /// Setting the relay CA failed.
 #[derive(Debug, Error)]
 pub enum SetRelayCaError {
@@ -112,6 +123,9 @@ pub struct Client {
     pub(crate) reconnect: Option<Reconnecting>,
     /// When the event pump next checks the signed prekey's age.
     pub(crate) next_upkeep: Option<tokio::time::Instant>,
+    /// Delivery receipts owed for messages already reported, sent by the next pump turn so
+    /// that a message is shown before its receipt goes out (crate::receipts).
+    pub(crate) owed_receipts: Vec<(sotto_store::AccountId, crate::content::ClientMessageId)>,
 }
 
 /// First delay before reconnecting after a lost connection (full jitter: 0 to this).
@@ -197,6 +211,7 @@ impl Client {
             generation: 0,
             reconnect: None,
             next_upkeep: None,
+            owed_receipts: Vec::new(),
         })
     }
 
@@ -505,6 +520,21 @@ impl Client {
             KEM_TARGET.saturating_sub(kem),
         )
         .await
+    }
+
+    /// Deletes this account from the relay: its username (held back from others for a
+    /// while, docs/RELAY_DATA.md), registration lock, prekeys and queued messages. The relay
+    /// closes the connection afterwards and this client stays disconnected, since the account
+    /// no longer exists. The local profile is untouched: delete it with
+    /// [`Store::delete`](sotto_store::Store::delete) (via [`into_store`](Self::into_store)).
+    pub async fn delete_account(&mut self) -> Result<(), DeleteAccountError> {
+        if self.auth.is_none() {
+            return Err(DeleteAccountError::NotConnected);
+        }
+        self.auth_request(Request::DeleteAccount).await?;
+        self.owed_receipts.clear();
+        self.disconnect();
+        Ok(())
     }
 
     /// Claims `username`. With a PIN, the stretched verifier is sent (needed to take over a

@@ -13,6 +13,7 @@ pub mod pin;
 mod prekey_codec;
 pub mod privacy;
 pub mod qr_image;
+mod receipts;
 pub mod receive;
 pub mod relay;
 pub mod restore;
@@ -22,7 +23,9 @@ pub mod state;
 
 pub use contacts::{Added, ContactError, VerifyError, account_hex, parse_account_hex};
 pub use content::{ClientMessageId, Content};
-pub use engine::{Client, SavePrivacyError, SetRelayCaError, SetupError, UsernameError};
+pub use engine::{
+    Client, DeleteAccountError, SavePrivacyError, SetRelayCaError, SetupError, UsernameError,
+};
 pub use privacy::PrivacySettings;
 pub use receive::{Event, Incoming, ReceiveError};
 pub use relay::{

@@ -128,6 +128,8 @@ enum Kind {
     Reconnected(Box<Result<Connections, ConnectError>>),
     /// Time for the hourly signed-prekey check.
     Upkeep,
+    /// Delivery receipts are owed for messages already reported.
+    SendReceipts,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -141,6 +143,7 @@ impl std::fmt::Debug for Incoming {
             Kind::Closed(_) => "Closed",
             Kind::Reconnected(_) => "Reconnected",
             Kind::Upkeep => "Upkeep",
+            Kind::SendReceipts => "SendReceipts",
         };
         f.debug_tuple("Incoming").field(&kind).finish()
     }
@@ -252,6 +255,13 @@ impl Client {
         &mut self,
         wait: Duration,
     ) -> Result<Option<Incoming>, ReceiveError> {
+        if !self.owed_receipts.is_empty() && self.auth.is_some() {
+            // A push already waiting goes first, so a burst is acknowledged by one receipt.
+            if let Some(p) = self.pushes.as_mut().and_then(|p| p.try_recv().ok()) {
+                return Ok(Some(Incoming(Kind::Push(p))));
+            }
+            return Ok(Some(Incoming(Kind::SendReceipts)));
+        }
         let now = now_ms();
         let wait = match self.store.next_expiry()? {
             Some(at) if at <= now => return Ok(Some(Incoming(Kind::ExpiryDue))),
@@ -290,8 +300,9 @@ impl Client {
     }
 
     /// Handles what [`next_incoming`](Self::next_incoming) returned: decrypts and commits an
-    /// envelope (then acknowledges it and sends a delivery receipt), deletes expired
-    /// messages, tops up prekeys. `Ok(None)` when there is nothing to report.
+    /// envelope (then acknowledges it and owes a delivery receipt, sent by the next pump
+    /// turn), sends owed receipts, deletes expired messages, tops up prekeys. `Ok(None)` when
+    /// there is nothing to report.
     ///
     /// **Not cancel-safe by design, but safe to drop:** run it to completion (do not race it
     /// in `select!`). If it is dropped anyway nothing is corrupted: an envelope either was
@@ -316,6 +327,10 @@ impl Client {
             Kind::Reconnected(outcome) => return self.reconnected(*outcome).await,
             Kind::Upkeep => {
                 self.upkeep().await;
+                return Ok(None);
+            }
+            Kind::SendReceipts => {
+                self.send_owed_receipts().await;
                 return Ok(None);
             }
         };
@@ -417,10 +432,7 @@ impl Client {
             && self.privacy()?.delivery_receipts
             && let Some(id) = self.store.message(*message)?.and_then(|m| m.client_id)
         {
-            // Best effort: a failure leaves the receipt in the outbox.
-            if let Err(e) = self.send_delivery_receipt(contact, id).await {
-                tracing::debug!(error = %e, "delivery receipt queued");
-            }
+            self.owed_receipts.push((*contact, id));
         }
         Ok(event)
     }

@@ -136,7 +136,7 @@ impl Client {
     }
 
     /// Encrypts control content for a contact and queues it; then flushes.
-    async fn send_control(
+    pub(crate) async fn send_control(
         &mut self,
         contact: &sotto_store::AccountId,
         content: &Content,
@@ -256,15 +256,6 @@ impl Client {
             seconds,
         };
         self.send_control(contact, &content).await
-    }
-
-    pub(crate) async fn send_delivery_receipt(
-        &mut self,
-        contact: &sotto_store::AccountId,
-        id: ClientMessageId,
-    ) -> Result<(), SendError> {
-        self.send_control(contact, &Content::DeliveryReceipt(vec![id]))
-            .await
     }
 
     /// Sends every queued envelope in order until the relay accepted all of them; stops at

@@ -215,7 +215,9 @@ async fn chat_both_ways_with_receipts_requests_typing_and_timer() {
         Some(back)
     );
     assert_eq!(texts(&alice, &bob_id), ["hi alice"]);
-    // Alice added Bob, so her client acknowledges his message with a delivery receipt.
+    // Alice added Bob, so her client acknowledges his message with a delivery receipt, which
+    // her pump sends on its turn after reporting the message.
+    alice.send_owed_receipts().await;
     wait_for(&mut bob, |e| {
         *e == Event::Delivered {
             contact: alice_id,
@@ -256,6 +258,7 @@ async fn chat_both_ways_with_receipts_requests_typing_and_timer() {
         bob.store().message(message).unwrap().unwrap().client_id,
         Some(second)
     );
+    bob.send_owed_receipts().await;
     wait_for(&mut alice, |e| {
         *e == Event::Delivered {
             contact: bob_id,
@@ -267,6 +270,26 @@ async fn chat_both_ways_with_receipts_requests_typing_and_timer() {
         outgoing(&alice, &bob_id, second).state,
         DeliveryState::Delivered
     );
+
+    // Receipts owed for a burst: the pump reports both messages (a push already waiting goes
+    // before the receipts) and its next quiet turn sends what is owed, grouped per contact.
+    let third = alice.send_text(&bob_id, "third").await.unwrap();
+    let fourth = alice.send_text(&bob_id, "fourth").await.unwrap();
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    assert_eq!(bob.next_event(Duration::from_secs(5)).await.unwrap(), None);
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 2 {
+        let seen = wait_for(&mut alice, |e| matches!(e, Event::Delivered { .. })).await;
+        if let Some(Event::Delivered { contact, ids }) = seen.last() {
+            assert_eq!(*contact, bob_id);
+            acknowledged.extend_from_slice(ids);
+        }
+    }
+    acknowledged.sort_unstable();
+    let mut expected = vec![third, fourth];
+    expected.sort_unstable();
+    assert_eq!(acknowledged, expected);
 
     bob.send_typing(&alice_id, true).await.unwrap();
     wait_for(&mut alice, |e| {
