@@ -4,8 +4,9 @@
 //! removed with `DELETE … RETURNING` on a row chosen with `FOR UPDATE SKIP LOCKED`; mailbox caps,
 //! prekey caps and PIN counters lock the relevant row (`FOR UPDATE`). A `presence` table records
 //! which devices are connected to some node; enqueueing for a present device issues
-//! `pg_notify('sotto_relay_mail', …)` inside the transaction (delivered on commit), and every
-//! node `LISTEN`s on a dedicated connection and wakes its local connection for that device.
+//! `pg_notify('sotto_relay_mail', …)` inside the transaction (delivered on commit) when the device
+//! is connected to another node (the enqueueing node wakes its own connections in process), and
+//! every node `LISTEN`s on a dedicated connection and wakes its local connection for that device.
 
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +30,9 @@ use super::{
 };
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-const POOL_SIZE: usize = 4;
+/// Default number of pooled connections. Each operation holds one for its whole transaction,
+/// so this bounds the operations in flight; PostgreSQL flushes concurrent commits together.
+pub const DEFAULT_POOL_SIZE: usize = 16;
 const CHANNEL: &str = "sotto_relay_mail";
 /// How often a node records that it is alive.
 const HEARTBEAT_MS: u64 = 30_000;
@@ -333,9 +336,9 @@ impl PgStorage {
         listener.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
         heartbeat(&setup, &node).await?;
         tokio::spawn(heartbeats(url.to_string(), tls.clone(), node));
-        let mut pool = Vec::with_capacity(POOL_SIZE);
+        let mut pool = Vec::with_capacity(DEFAULT_POOL_SIZE);
         pool.push(Mutex::new(Some(setup)));
-        for _ in 1..POOL_SIZE {
+        for _ in 1..DEFAULT_POOL_SIZE {
             pool.push(Mutex::new(None));
         }
         Ok(Self {
@@ -348,6 +351,16 @@ impl PgStorage {
             wakeups: StdMutex::new(Some(rx)),
             _listener: listener,
         })
+    }
+
+    /// Sets the number of pooled connections (at least 1; connections open lazily).
+    #[must_use]
+    pub fn with_pool_size(mut self, size: usize) -> Self {
+        self.pool.truncate(size.max(1));
+        while self.pool.len() < size {
+            self.pool.push(Mutex::new(None));
+        }
+        self
     }
 
     /// A pooled connection, reconnected if it died.
@@ -977,6 +990,7 @@ impl Storage for PgStorage {
         envelope: Vec<u8>,
         now_ms: u64,
     ) -> Result<u64, EnqueueError> {
+        let node = self.node;
         in_tx!(self, |c, p| {
             // The device row lock serialises enqueues per mailbox: ids are drawn (at INSERT)
             // after the previous enqueue committed, so they become visible in id order and a
@@ -1010,11 +1024,20 @@ impl Storage for PgStorage {
                 )
                 .await?
                 .try_get(0)?;
-            // Delivered to every node's LISTEN connection when this transaction commits.
+            // Delivered to every node's LISTEN connection when this transaction commits. Only
+            // when the device is connected to another node: this node wakes its own
+            // connections in process, and a NOTIFY makes PostgreSQL serialise the commits of
+            // all notifying transactions (a database-wide lock held through the WAL flush).
             c.execute(
                 "SELECT pg_notify($3, $4) WHERE EXISTS
-                   (SELECT 1 FROM presence WHERE account = $1 AND device = $2)",
-                &[&acct, &dev, &CHANNEL, &encode_wakeup(&recipient)],
+                   (SELECT 1 FROM presence WHERE account = $1 AND device = $2 AND node <> $5)",
+                &[
+                    &acct,
+                    &dev,
+                    &CHANNEL,
+                    &encode_wakeup(&recipient),
+                    &&node[..],
+                ],
             )
             .await?;
             Ok(Ok(unms(id)))
@@ -1028,7 +1051,10 @@ impl Storage for PgStorage {
         limit: u32,
         now_ms: u64,
     ) -> Result<Vec<Delivery>, StorageError> {
-        in_tx!(self, |c, p| {
+        // One statement: autocommit, no BEGIN/COMMIT round trips.
+        let guard = self.conn().await?;
+        let c = guard.as_ref().ok_or(StorageError::Closed)?;
+        {
             let rows = c
                 .query(
                     "SELECT id, received_ms, envelope FROM messages
@@ -1052,18 +1078,19 @@ impl Storage for PgStorage {
                     })
                 })
                 .collect()
-        })
+        }
     }
 
     async fn ack(&self, addr: Address, message_id: u64) -> Result<bool, StorageError> {
-        in_tx!(self, |c, p| {
-            Ok(c.execute(
-                "DELETE FROM messages WHERE id = $1 AND account = $2 AND device = $3",
-                &[&ms(message_id), &&addr.account[..], &i64::from(addr.device)],
-            )
-            .await?
-                > 0)
-        })
+        // One statement: autocommit (durable when it returns), no BEGIN/COMMIT round trips.
+        let guard = self.conn().await?;
+        let c = guard.as_ref().ok_or(StorageError::Closed)?;
+        Ok(c.execute(
+            "DELETE FROM messages WHERE id = $1 AND account = $2 AND device = $3",
+            &[&ms(message_id), &&addr.account[..], &i64::from(addr.device)],
+        )
+        .await?
+            > 0)
     }
 
     async fn purge_expired(&self, now_ms: u64) -> Result<u64, StorageError> {
