@@ -6,7 +6,8 @@
 //! `--warmup`:
 //!
 //! - **accepted/s**: `SendEnvelope` requests answered `Ok` — the relay committed the envelope
-//!   before answering (see "Durability" in docs/RELAY_DATA.md);
+//!   and flushed before answering (docs/PROTOCOL.md, section 13, "Durability and load
+//!   benchmark", which also holds the measured figures);
 //! - **delivered/s**: envelopes pushed to and acknowledged by (`PushAck`) their receivers;
 //! - **p50/p99/max latency** from the sender writing the request to the receiver reading the push
 //!   (the envelope carries the send time; one process, one clock);

@@ -1,6 +1,8 @@
 //! SQLite backend: one file in WAL mode, owned by a single worker thread that runs every
 //! operation inside a savepoint and commits whole batches of queued operations in one
-//! transaction (`synchronous = FULL`), answering callers only after the commit.
+//! transaction (`synchronous = FULL`), answering callers only after the commit. Mailbox reads
+//! (`pending`) run on a second, read-only connection and thread: they see committed data only
+//! and never wait for the writer's batch.
 
 use std::path::Path;
 
