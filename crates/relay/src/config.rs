@@ -38,6 +38,10 @@ pub struct Cli {
     /// the URL is then refused.
     #[arg(long, env = "SOTTO_RELAY_DATABASE_CA")]
     pub database_ca: Option<PathBuf>,
+    /// PostgreSQL connections per relay process (default 16). Each storage operation holds
+    /// one for its transaction, so this bounds the operations in flight.
+    #[arg(long, env = "SOTTO_RELAY_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<usize>,
     /// PEM certificate chain for TLS (wss). Requires --tls-key.
     #[arg(long, env = "SOTTO_RELAY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -131,6 +135,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     database_ca: Option<PathBuf>,
+    database_pool_size: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     insecure_allow_plain_ws_non_loopback: Option<bool>,
@@ -168,6 +173,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// CA file for verified TLS to PostgreSQL, if any.
     pub database_ca: Option<PathBuf>,
+    /// PostgreSQL connections per process.
+    pub database_pool_size: usize,
     /// TLS certificate and key.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Allow plain ws on non-loopback addresses.
@@ -307,6 +314,11 @@ impl Cli {
             data_dir,
             database_url,
             database_ca,
+            database_pool_size: self
+                .database_pool_size
+                .or(file.database_pool_size)
+                .unwrap_or(crate::storage::postgres::DEFAULT_POOL_SIZE)
+                .clamp(1, 1024),
             tls,
             insecure_allow_plain_ws_non_loopback: self.insecure_allow_plain_ws_non_loopback
                 || file.insecure_allow_plain_ws_non_loopback.unwrap_or(false),

@@ -45,7 +45,8 @@ async fn main() -> anyhow::Result<()> {
             let encrypted = matches!(tls, DbTls::Verified(_));
             let storage = PgStorage::connect_with_tls(&url, policy, tls)
                 .await
-                .context("connecting to PostgreSQL")?;
+                .context("connecting to PostgreSQL")?
+                .with_pool_size(config.database_pool_size);
             tracing::info!(tls = encrypted, "storage: PostgreSQL");
             run(config, storage, listener).await
         }

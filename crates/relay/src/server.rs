@@ -37,6 +37,8 @@ use crate::storage::{
 pub const WS_PATH: &str = "/v1/websocket";
 /// Envelopes pushed per mailbox query.
 const PUSH_BATCH: u32 = 64;
+/// Push acks of one connection being committed at once; beyond this the connection waits.
+const MAX_ACKS_IN_FLIGHT: usize = 256;
 /// Fallback mailbox poll for authenticated connections.
 const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -260,6 +262,10 @@ struct Connection<S: Storage> {
     drained_pending: bool,
     /// The account was deleted: close once the response is flushed.
     closing: bool,
+    /// Push acks handed to storage and not yet known to be committed, oldest first. Awaited
+    /// before the next request is handled, so a response (e.g. to `Ping`) still proves every
+    /// earlier ack was processed, while a burst of acks does not wait for one commit each.
+    acks: std::collections::VecDeque<tokio::task::JoinHandle<()>>,
 }
 
 struct Authed {
@@ -289,6 +295,7 @@ impl<S: Storage> Connection<S> {
             more_backlog: false,
             drained_pending: false,
             closing: false,
+            acks: std::collections::VecDeque::new(),
         }
     }
 
@@ -402,6 +409,7 @@ impl<S: Storage> Connection<S> {
         }
         match Frame::decode(&bytes) {
             Ok(Frame::Request { id, request }) => {
+                self.settle_acks(0).await;
                 let op = request.op();
                 let result = self.on_request(request).await;
                 if let Err(e) = &result {
@@ -441,14 +449,35 @@ impl<S: Storage> Connection<S> {
         }
     }
 
+    /// Hands the ack to storage without waiting for its commit (see `acks`).
     async fn on_ack(&mut self, message_id: u64) {
         let Some(a) = &self.auth else { return };
-        match self.state.storage.ack(a.addr, message_id).await {
-            Ok(true) => Metrics::inc(&self.state.metrics.envelopes_acked_total),
-            Ok(false) => {}
-            Err(e) => {
-                Metrics::inc(&self.state.metrics.storage_errors_total);
-                tracing::error!(error = %e, "ack failed");
+        let (state, addr) = (self.state.clone(), a.addr);
+        self.settle_acks(MAX_ACKS_IN_FLIGHT - 1).await;
+        self.acks.push_back(tokio::spawn(async move {
+            match state.storage.ack(addr, message_id).await {
+                Ok(true) => Metrics::inc(&state.metrics.envelopes_acked_total),
+                Ok(false) => {}
+                Err(e) => {
+                    Metrics::inc(&state.metrics.storage_errors_total);
+                    tracing::error!(error = %e, "ack failed");
+                }
+            }
+        }));
+    }
+
+    /// Waits until at most `keep` acks are in flight (finished ones are dropped first).
+    async fn settle_acks(&mut self, keep: usize) {
+        while self
+            .acks
+            .front()
+            .is_some_and(tokio::task::JoinHandle::is_finished)
+        {
+            self.acks.pop_front();
+        }
+        while self.acks.len() > keep {
+            if let Some(h) = self.acks.pop_front() {
+                let _ = h.await;
             }
         }
     }

@@ -4,9 +4,11 @@
 //! removed with `DELETE … RETURNING` on a row chosen with `FOR UPDATE SKIP LOCKED`; mailbox caps,
 //! prekey caps and PIN counters lock the relevant row (`FOR UPDATE`). A `presence` table records
 //! which devices are connected to some node; enqueueing for a present device issues
-//! `pg_notify('sotto_relay_mail', …)` inside the transaction (delivered on commit), and every
-//! node `LISTEN`s on a dedicated connection and wakes its local connection for that device.
+//! `pg_notify('sotto_relay_mail', …)` inside the transaction (delivered on commit) when the device
+//! is connected to another node (the enqueueing node wakes its own connections in process), and
+//! every node `LISTEN`s on a dedicated connection and wakes its local connection for that device.
 
+use std::collections::HashMap;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,7 +18,9 @@ use sotto_relay_wire::{Address, Bundle, Delivery, KemPrekey, Prekey};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::config::SslMode;
-use tokio_postgres::{AsyncMessage, Client, Connection, GenericClient, NoTls, Row, Transaction};
+use tokio_postgres::{
+    AsyncMessage, Client, Connection, GenericClient, NoTls, Row, Statement, Transaction,
+};
 
 pub mod tls;
 
@@ -29,7 +33,9 @@ use super::{
 };
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-const POOL_SIZE: usize = 4;
+/// Default number of pooled connections. Each operation holds one for its whole transaction,
+/// so this bounds the operations in flight; PostgreSQL flushes concurrent commits together.
+pub const DEFAULT_POOL_SIZE: usize = 16;
 const CHANNEL: &str = "sotto_relay_mail";
 /// How often a node records that it is alive.
 const HEARTBEAT_MS: u64 = 30_000;
@@ -193,11 +199,41 @@ fn pg_config(url: &str, tls: &DbTls) -> Result<tokio_postgres::Config, StorageEr
     Ok(config)
 }
 
+/// A pooled connection and the statements prepared on it (hot paths only).
+struct Pooled {
+    client: Client,
+    stmts: HashMap<&'static str, Statement>,
+}
+
+impl Pooled {
+    fn new(client: Client) -> Self {
+        Self {
+            client,
+            stmts: HashMap::new(),
+        }
+    }
+}
+
+/// `sql` prepared once per connection (parsing and planning a statement costs more CPU in
+/// PostgreSQL than running these small ones).
+async fn prep(
+    c: &impl GenericClient,
+    stmts: &mut HashMap<&'static str, Statement>,
+    sql: &'static str,
+) -> Result<Statement, StorageError> {
+    if let Some(s) = stmts.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = c.prepare(sql).await?;
+    stmts.insert(sql, s.clone());
+    Ok(s)
+}
+
 /// The PostgreSQL backend.
 pub struct PgStorage {
     url: String,
     tls: DbTls,
-    pool: Vec<Mutex<Option<Client>>>,
+    pool: Vec<Mutex<Option<Pooled>>>,
     next: AtomicUsize,
     policy: Policy,
     node: [u8; 16],
@@ -333,9 +369,9 @@ impl PgStorage {
         listener.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
         heartbeat(&setup, &node).await?;
         tokio::spawn(heartbeats(url.to_string(), tls.clone(), node));
-        let mut pool = Vec::with_capacity(POOL_SIZE);
-        pool.push(Mutex::new(Some(setup)));
-        for _ in 1..POOL_SIZE {
+        let mut pool = Vec::with_capacity(DEFAULT_POOL_SIZE);
+        pool.push(Mutex::new(Some(Pooled::new(setup))));
+        for _ in 1..DEFAULT_POOL_SIZE {
             pool.push(Mutex::new(None));
         }
         Ok(Self {
@@ -350,26 +386,41 @@ impl PgStorage {
         })
     }
 
+    /// Sets the number of pooled connections (at least 1; connections open lazily).
+    #[must_use]
+    pub fn with_pool_size(mut self, size: usize) -> Self {
+        self.pool.truncate(size.max(1));
+        while self.pool.len() < size {
+            self.pool.push(Mutex::new(None));
+        }
+        self
+    }
+
     /// A pooled connection, reconnected if it died.
-    async fn conn(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StorageError> {
+    async fn conn(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Pooled>>, StorageError> {
         let slot = &self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()];
         let mut guard = slot.lock().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url, &self.tls).await?);
+        if guard.as_ref().is_none_or(|p| p.client.is_closed()) {
+            *guard = Some(Pooled::new(connect(&self.url, &self.tls).await?));
         }
         Ok(guard)
     }
 }
 
 /// Runs `$body` (an async block body evaluating to `Result<T, StorageError>`) in one
-/// transaction; commits only on `Ok`. `return` inside the body leaves the body only.
+/// transaction; commits only on `Ok`. `return` inside the body leaves the body only. The
+/// optional third name binds the connection's prepared-statement cache (see [`prep`]).
 macro_rules! in_tx {
-    ($self:ident, |$c:ident, $p:ident| $body:block) => {{
+    ($self:ident, |$c:ident, $p:ident| $body:block) => {
+        in_tx!($self, |$c, $p, _stmts| $body)
+    };
+    ($self:ident, |$c:ident, $p:ident, $st:ident| $body:block) => {{
         let mut guard = $self.conn().await?;
-        let client = guard.as_mut().ok_or(StorageError::Closed)?;
+        let pooled = guard.as_mut().ok_or(StorageError::Closed)?;
+        let Pooled { client, stmts } = pooled;
         let tx = client.transaction().await.map_err(StorageError::from)?;
         #[allow(unused_variables)]
-        let ($c, $p) = (&tx, &$self.policy);
+        let ($c, $p, $st) = (&tx, &$self.policy, stmts);
         let out: Result<_, StorageError> = async move $body.await;
         match out {
             Ok(v) => {
@@ -779,14 +830,15 @@ async fn put_single(
     Ok(())
 }
 
+const LOCK_DEVICE: &str = "SELECT 1 FROM devices WHERE account = $1 AND device = $2 FOR UPDATE";
+
 /// Locks the device row (serialising mailbox and prekey writers); false if unknown.
 async fn lock_device(c: &impl GenericClient, addr: Address) -> Result<bool, StorageError> {
-    Ok(c.query_opt(
-        "SELECT 1 FROM devices WHERE account = $1 AND device = $2 FOR UPDATE",
-        &[&&addr.account[..], &i64::from(addr.device)],
+    Ok(
+        c.query_opt(LOCK_DEVICE, &[&&addr.account[..], &i64::from(addr.device)])
+            .await?
+            .is_some(),
     )
-    .await?
-    .is_some())
 }
 
 impl Storage for PgStorage {
@@ -977,29 +1029,37 @@ impl Storage for PgStorage {
         envelope: Vec<u8>,
         now_ms: u64,
     ) -> Result<u64, EnqueueError> {
-        in_tx!(self, |c, p| {
+        let node = self.node;
+        in_tx!(self, |c, p, st| {
+            let acct = &recipient.account[..];
+            let dev = i64::from(recipient.device);
             // The device row lock serialises enqueues per mailbox: ids are drawn (at INSERT)
             // after the previous enqueue committed, so they become visible in id order and a
             // connected recipient's cursor never skips one. It also makes the cap exact.
-            if !lock_device(c, recipient).await? {
+            let lock = prep(c, st, LOCK_DEVICE).await?;
+            if c.query_opt(&lock, &[&acct, &dev]).await?.is_none() {
                 return Ok(Err(EnqueueError::UnknownRecipient));
             }
-            let acct = &recipient.account[..];
-            let dev = i64::from(recipient.device);
-            let queued: i64 = c
-                .query_one(
-                    "SELECT COUNT(*) FROM messages WHERE account = $1 AND device = $2",
-                    &[&acct, &dev],
-                )
-                .await?
-                .try_get(0)?;
+            let count = prep(
+                c,
+                st,
+                "SELECT COUNT(*) FROM messages WHERE account = $1 AND device = $2",
+            )
+            .await?;
+            let queued: i64 = c.query_one(&count, &[&acct, &dev]).await?.try_get(0)?;
             if unms(queued) >= p.mailbox_cap {
                 return Ok(Err(EnqueueError::MailboxFull { cap: p.mailbox_cap }));
             }
+            let insert = prep(
+                c,
+                st,
+                "INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .await?;
             let id: i64 = c
                 .query_one(
-                    "INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &insert,
                     &[
                         &acct,
                         &dev,
@@ -1010,11 +1070,26 @@ impl Storage for PgStorage {
                 )
                 .await?
                 .try_get(0)?;
-            // Delivered to every node's LISTEN connection when this transaction commits.
-            c.execute(
+            // Delivered to every node's LISTEN connection when this transaction commits. Only
+            // when the device is connected to another node: this node wakes its own
+            // connections in process, and a NOTIFY makes PostgreSQL serialise the commits of
+            // all notifying transactions (a database-wide lock held through the WAL flush).
+            let notify = prep(
+                c,
+                st,
                 "SELECT pg_notify($3, $4) WHERE EXISTS
-                   (SELECT 1 FROM presence WHERE account = $1 AND device = $2)",
-                &[&acct, &dev, &CHANNEL, &encode_wakeup(&recipient)],
+                   (SELECT 1 FROM presence WHERE account = $1 AND device = $2 AND node <> $5)",
+            )
+            .await?;
+            c.execute(
+                &notify,
+                &[
+                    &acct,
+                    &dev,
+                    &CHANNEL,
+                    &encode_wakeup(&recipient),
+                    &&node[..],
+                ],
             )
             .await?;
             Ok(Ok(unms(id)))
@@ -1028,12 +1103,21 @@ impl Storage for PgStorage {
         limit: u32,
         now_ms: u64,
     ) -> Result<Vec<Delivery>, StorageError> {
-        in_tx!(self, |c, p| {
+        // One statement: autocommit, no BEGIN/COMMIT round trips.
+        let mut guard = self.conn().await?;
+        let Pooled { client: c, stmts } = guard.as_mut().ok_or(StorageError::Closed)?;
+        {
+            let select = prep(
+                c,
+                stmts,
+                "SELECT id, received_ms, envelope FROM messages
+                 WHERE account = $1 AND device = $2 AND id > $3 AND expires_ms > $4
+                 ORDER BY id LIMIT $5",
+            )
+            .await?;
             let rows = c
                 .query(
-                    "SELECT id, received_ms, envelope FROM messages
-                     WHERE account = $1 AND device = $2 AND id > $3 AND expires_ms > $4
-                     ORDER BY id LIMIT $5",
+                    &select,
                     &[
                         &&addr.account[..],
                         &i64::from(addr.device),
@@ -1052,18 +1136,25 @@ impl Storage for PgStorage {
                     })
                 })
                 .collect()
-        })
+        }
     }
 
     async fn ack(&self, addr: Address, message_id: u64) -> Result<bool, StorageError> {
-        in_tx!(self, |c, p| {
-            Ok(c.execute(
-                "DELETE FROM messages WHERE id = $1 AND account = $2 AND device = $3",
-                &[&ms(message_id), &&addr.account[..], &i64::from(addr.device)],
-            )
-            .await?
-                > 0)
-        })
+        // One statement: autocommit (durable when it returns), no BEGIN/COMMIT round trips.
+        let mut guard = self.conn().await?;
+        let Pooled { client: c, stmts } = guard.as_mut().ok_or(StorageError::Closed)?;
+        let delete = prep(
+            c,
+            stmts,
+            "DELETE FROM messages WHERE id = $1 AND account = $2 AND device = $3",
+        )
+        .await?;
+        Ok(c.execute(
+            &delete,
+            &[&ms(message_id), &&addr.account[..], &i64::from(addr.device)],
+        )
+        .await?
+            > 0)
     }
 
     async fn purge_expired(&self, now_ms: u64) -> Result<u64, StorageError> {

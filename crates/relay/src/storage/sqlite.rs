@@ -1,6 +1,8 @@
 //! SQLite backend: one file in WAL mode, owned by a single worker thread that runs every
 //! operation inside a savepoint and commits whole batches of queued operations in one
-//! transaction (`synchronous = FULL`), answering callers only after the commit.
+//! transaction (`synchronous = FULL`), answering callers only after the commit. Mailbox reads
+//! (`pending`) run on a second, read-only connection and thread: they see committed data only
+//! and never wait for the writer's batch.
 
 use std::path::Path;
 
@@ -21,11 +23,15 @@ const MAX_BATCH: usize = 256;
 
 type Reply = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection, &Policy) -> Reply + Send>;
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
 /// Handle to the SQLite worker. Cloning shares the worker.
 #[derive(Clone)]
 pub struct SqliteStorage {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Read-only queries of committed data (mailbox reads), on a second connection and thread
+    /// so they never wait for the writer's batch and commit.
+    reads: mpsc::UnboundedSender<ReadJob>,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -127,12 +133,43 @@ impl SqliteStorage {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let reader = Connection::open(dir.join("relay.sqlite3"))?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || worker(conn, policy, rx))
             .map_err(|e| StorageError::Database(format!("cannot start worker: {e}")))?;
-        Ok(Self { jobs: tx })
+        let (read_tx, mut read_rx) = mpsc::unbounded_channel::<ReadJob>();
+        std::thread::Builder::new()
+            .name("sqlite-reader".into())
+            .spawn(move || {
+                while let Some(job) = read_rx.blocking_recv() {
+                    job(&reader);
+                }
+            })
+            .map_err(|e| StorageError::Database(format!("cannot start reader: {e}")))?;
+        Ok(Self {
+            jobs: tx,
+            reads: read_tx,
+        })
+    }
+
+    /// Runs the read-only `f` on the reader connection (autocommit: one consistent snapshot of
+    /// committed data per statement).
+    async fn read<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, StorageError>>();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.reads.send(job).map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
     }
 
     /// Runs `f` on the worker inside a savepoint; its effects are committed (with the rest of
@@ -159,10 +196,10 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    conn.execute_batch("SAVEPOINT op")?;
+    conn.prepare_cached("SAVEPOINT op")?.execute([])?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE op")?;
+            conn.prepare_cached("RELEASE op")?.execute([])?;
             Ok(v)
         }
         Err(e) => {
@@ -182,7 +219,8 @@ fn worker(conn: Connection, policy: Policy, mut rx: mpsc::UnboundedReceiver<Job>
             }
         }
         let begun = conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
             .map_err(StorageError::from);
         if let Err(e) = begun {
             tracing::error!(error = %e, "cannot begin transaction");
@@ -193,7 +231,10 @@ fn worker(conn: Connection, policy: Policy, mut rx: mpsc::UnboundedReceiver<Job>
             continue;
         }
         let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn, &policy)).collect();
-        let committed = conn.execute_batch("COMMIT").map_err(StorageError::from);
+        let committed = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]).map(drop))
+            .map_err(StorageError::from);
         if let Err(e) = &committed {
             tracing::error!(error = %e, "commit failed");
             let _ = conn.execute_batch("ROLLBACK");
@@ -205,16 +246,16 @@ fn worker(conn: Connection, policy: Policy, mut rx: mpsc::UnboundedReceiver<Job>
 }
 
 fn touch(conn: &Connection, addr: Address, now_ms: u64) -> Result<(), StorageError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO accounts (account, last_seen_ms) VALUES (?1, ?2)
          ON CONFLICT (account) DO UPDATE SET last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
-        params![addr.account, ms(now_ms)],
-    )?;
-    conn.execute(
+    )?
+    .execute(params![addr.account, ms(now_ms)])?;
+    conn.prepare_cached(
         "INSERT INTO devices (account, device, last_seen_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (account, device) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
-        params![addr.account, addr.device, ms(now_ms)],
-    )?;
+    )?
+    .execute(params![addr.account, addr.device, ms(now_ms)])?;
     Ok(())
 }
 
@@ -679,34 +720,29 @@ impl Storage for SqliteStorage {
     ) -> Result<u64, EnqueueError> {
         self.run(move |c, p| {
             let known: Option<i64> = c
-                .query_row(
-                    "SELECT 1 FROM devices WHERE account = ?1 AND device = ?2",
-                    params![recipient.account, recipient.device],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT 1 FROM devices WHERE account = ?1 AND device = ?2")?
+                .query_row(params![recipient.account, recipient.device], |r| r.get(0))
                 .optional()?;
             if known.is_none() {
                 return Ok(Err(EnqueueError::UnknownRecipient));
             }
-            let queued: i64 = c.query_row(
-                "SELECT COUNT(*) FROM messages WHERE account = ?1 AND device = ?2",
-                params![recipient.account, recipient.device],
-                |r| r.get(0),
-            )?;
+            let queued: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM messages WHERE account = ?1 AND device = ?2")?
+                .query_row(params![recipient.account, recipient.device], |r| r.get(0))?;
             if unms(queued) >= p.mailbox_cap {
                 return Ok(Err(EnqueueError::MailboxFull { cap: p.mailbox_cap }));
             }
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    recipient.account,
-                    recipient.device,
-                    ms(now_ms),
-                    ms(now_ms.saturating_add(p.message_ttl_ms)),
-                    envelope
-                ],
-            )?;
+            )?
+            .execute(params![
+                recipient.account,
+                recipient.device,
+                ms(now_ms),
+                ms(now_ms.saturating_add(p.message_ttl_ms)),
+                envelope
+            ])?;
             Ok(Ok(unms(c.last_insert_rowid())))
         })
         .await?
@@ -719,7 +755,7 @@ impl Storage for SqliteStorage {
         limit: u32,
         now_ms: u64,
     ) -> Result<Vec<Delivery>, StorageError> {
-        self.run(move |c, _| {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, received_ms, envelope FROM messages
                  WHERE account = ?1 AND device = ?2 AND id > ?3 AND expires_ms > ?4
@@ -742,10 +778,11 @@ impl Storage for SqliteStorage {
 
     async fn ack(&self, addr: Address, message_id: u64) -> Result<bool, StorageError> {
         self.run(move |c, _| {
-            Ok(c.execute(
+            Ok(c.prepare_cached(
                 "DELETE FROM messages WHERE id = ?1 AND account = ?2 AND device = ?3",
-                params![ms(message_id), addr.account, addr.device],
-            )? > 0)
+            )?
+            .execute(params![ms(message_id), addr.account, addr.device])?
+                > 0)
         })
         .await
     }

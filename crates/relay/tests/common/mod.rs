@@ -116,7 +116,13 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 impl Client {
     pub async fn connect(addr: &str) -> Result<Self> {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/websocket")).await?;
+        // No Nagle delay: small frames (acks) go out at once, as the relay's do.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(
+            format!("ws://{addr}/v1/websocket"),
+            None,
+            true,
+        )
+        .await?;
         let mut c = Self {
             ws,
             next_id: 1,
@@ -129,6 +135,11 @@ impl Client {
             other => bail!("expected challenge, got {other:?}"),
         }
         Ok(c)
+    }
+
+    /// The underlying WebSocket (the load benchmark drives it directly after setup).
+    pub fn into_ws(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.ws
     }
 
     pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<()> {
