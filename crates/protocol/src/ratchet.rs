@@ -170,6 +170,9 @@ struct SkippedKey {
 pub struct DoubleRatchet {
     ad: Bounded16,
     dhs: StaticSecret,
+    /// Public half of `dhs`, computed on first use and kept for the key's lifetime (a
+    /// base-point multiplication per message otherwise). Derived, so never serialised.
+    dhs_public: Option<[u8; 32]>,
     dhr: Option<[u8; 32]>,
     rk: Zeroizing<[u8; 32]>,
     cks: Option<Zeroizing<[u8; 32]>>,
@@ -240,6 +243,7 @@ impl DoubleRatchet {
         Ok(Self {
             ad,
             dhs,
+            dhs_public: None,
             dhr: Some(*remote_ratchet_key),
             rk,
             cks: Some(cks),
@@ -272,6 +276,7 @@ impl DoubleRatchet {
         Self {
             ad,
             dhs: StaticSecret::from(*own_ratchet_secret),
+            dhs_public: None,
             dhr: None,
             rk: Zeroizing::new(*shared_secret),
             cks: None,
@@ -286,7 +291,17 @@ impl DoubleRatchet {
 
     /// Our current ratchet public key.
     pub fn ratchet_public_key(&self) -> [u8; 32] {
-        X25519Public::from(&self.dhs).to_bytes()
+        match self.dhs_public {
+            Some(public) => public,
+            None => X25519Public::from(&self.dhs).to_bytes(),
+        }
+    }
+
+    /// [`ratchet_public_key`](Self::ratchet_public_key), computed once per ratchet key.
+    fn cached_ratchet_public_key(&mut self) -> [u8; 32] {
+        *self
+            .dhs_public
+            .get_or_insert_with(|| X25519Public::from(&self.dhs).to_bytes())
     }
 
     /// Number of skipped message keys currently stored.
@@ -309,7 +324,7 @@ impl DoubleRatchet {
             .ok_or(RatchetEncryptError::ChainExhausted)?;
         let (mk, next_ck) = kdf_ck(ck);
         let header = Header {
-            ratchet_key: self.ratchet_public_key(),
+            ratchet_key: self.cached_ratchet_public_key(),
             previous_chain_length: self.pn,
             message_number: self.ns,
         };
@@ -440,6 +455,7 @@ impl DoubleRatchet {
         self.dhr = Some(*remote);
         let (rk, ckr) = kdf_rk(&self.rk, &*dh(&self.dhs, remote)?);
         self.dhs = StaticSecret::random_from_rng(&mut *rng);
+        self.dhs_public = None;
         let (rk, cks) = kdf_rk(&rk, &*dh(&self.dhs, remote)?);
         self.rk = rk;
         self.ckr = Some(ckr);
@@ -533,6 +549,7 @@ impl DoubleRatchet {
         Ok(Self {
             ad,
             dhs,
+            dhs_public: None,
             dhr,
             rk,
             cks,
