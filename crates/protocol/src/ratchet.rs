@@ -7,8 +7,9 @@
 //!   bytes, ikm = mk, info = [`MESSAGE_KEY_INFO`], 44 bytes).
 //! * AD = session AD || encoded header.
 //!
-//! Decryption works on a clone of the state and commits only on success, so a forged,
-//! replayed or corrupted message leaves the session exactly as it was.
+//! Decryption derives the new chain keys into locals and commits them only on success
+//! ([`DoubleRatchet::decrypt`]; `Session` commits only after the padding also checks out), so
+//! a forged, replayed or corrupted message leaves the session exactly as it was.
 
 use std::collections::VecDeque;
 
@@ -184,6 +185,69 @@ pub struct DoubleRatchet {
     past_remote_keys: VecDeque<[u8; 32]>,
 }
 
+/// A receiving chain being advanced on a copy: its chain key, the number of its next message
+/// and the remote ratchet key it belongs to.
+struct Chain {
+    ck: Zeroizing<[u8; 32]>,
+    nr: u32,
+    remote: [u8; 32],
+}
+
+impl Chain {
+    /// Derives the keys of the next `count` messages into `out` and returns the chain after
+    /// them.
+    fn skip(mut self, count: usize, out: &mut Vec<SkippedKey>) -> Self {
+        for _ in 0..count {
+            let (mk, next_ck) = kdf_ck(&self.ck);
+            out.push(SkippedKey {
+                ratchet_key: self.remote,
+                number: self.nr,
+                message_key: mk,
+            });
+            self.ck = next_ck;
+            self.nr += 1;
+        }
+        self
+    }
+}
+
+/// How many keys must be skipped to reach message `until` in `chain` (none without a chain),
+/// refusing more than [`MAX_SKIP`].
+fn skip_count(chain: Option<&Chain>, until: u32) -> Result<usize, RatchetDecryptError> {
+    let Some(chain) = chain else {
+        return Ok(0);
+    };
+    if until > chain.nr.saturating_add(MAX_SKIP) {
+        return Err(RatchetDecryptError::TooManySkipped);
+    }
+    Ok(until.saturating_sub(chain.nr) as usize)
+}
+
+/// The sending half of a DH ratchet step: new key pair, root key and sending chain.
+struct RatchetStep {
+    dhs: StaticSecret,
+    rk: Zeroizing<[u8; 32]>,
+    cks: Zeroizing<[u8; 32]>,
+}
+
+/// State change of an accepted message that did not use a stored skipped key.
+pub(crate) struct Advance {
+    step: Option<Box<RatchetStep>>,
+    remote: [u8; 32],
+    ckr: Zeroizing<[u8; 32]>,
+    nr: u32,
+    skipped: Vec<SkippedKey>,
+}
+
+/// What accepting a decrypted message changes in a [`DoubleRatchet`]; produced by
+/// `decrypt_staged`, applied by `commit`. Holds secrets: no `Debug`, zeroized on drop.
+pub(crate) enum StagedUpdate {
+    /// The message used the stored skipped key at this index: delete it.
+    UseSkipped(usize),
+    /// The receiving chain advanced, possibly after a DH ratchet step.
+    Advance(Advance),
+}
+
 fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
     let out = hkdf_sha256::<64>(rk, dh, ROOT_INFO);
     let mut new_rk = Zeroizing::new([0u8; 32]);
@@ -346,55 +410,127 @@ impl DoubleRatchet {
         rng: &mut R,
         message: &RatchetMessage,
     ) -> Result<Zeroizing<Vec<u8>>, RatchetDecryptError> {
-        if message.ciphertext.len() > MAX_CIPHERTEXT_LEN {
-            return Err(RatchetDecryptError::TooLarge);
-        }
-        let mut next = self.clone();
-        let plaintext = next.decrypt_in_place(rng, message)?;
-        *self = next;
+        let (plaintext, update) = self.decrypt_staged(rng, message)?;
+        self.commit(update);
         Ok(plaintext)
     }
 
-    fn decrypt_in_place<R: CryptoRng + RngCore>(
-        &mut self,
+    /// Decrypts without changing the state: returns the plaintext and the state change that
+    /// accepting it makes, for [`commit`](Self::commit). Callers that validate the plaintext
+    /// further (padding) commit only once that succeeds, so no state copy is needed for
+    /// "unchanged on failure".
+    pub(crate) fn decrypt_staged<R: CryptoRng + RngCore>(
+        &self,
         rng: &mut R,
         message: &RatchetMessage,
-    ) -> Result<Zeroizing<Vec<u8>>, RatchetDecryptError> {
+    ) -> Result<(Zeroizing<Vec<u8>>, StagedUpdate), RatchetDecryptError> {
+        if message.ciphertext.len() > MAX_CIPHERTEXT_LEN {
+            return Err(RatchetDecryptError::TooLarge);
+        }
         let header = &message.header;
         if let Some(pos) = self
             .skipped
             .iter()
             .position(|k| k.ratchet_key == header.ratchet_key && k.number == header.message_number)
         {
-            let key = self
-                .skipped
-                .remove(pos)
-                .ok_or(RatchetDecryptError::Replayed)?;
-            return self.open(&key.message_key, message);
+            let plaintext = self.open(&self.skipped[pos].message_key, message)?;
+            return Ok((plaintext, StagedUpdate::UseSkipped(pos)));
         }
-        if self.dhr == Some(header.ratchet_key) {
+        // The receiving chain the message belongs to, and (for a new remote ratchet key) the
+        // DH ratchet step with the rest of the current receiving chain to skip first.
+        let (chain, step) = if self.dhr == Some(header.ratchet_key) {
             if header.message_number < self.nr {
                 return Err(RatchetDecryptError::Replayed);
             }
+            (self.receiving_chain(), None)
         } else {
             if self.past_remote_keys.contains(&header.ratchet_key) {
                 return Err(RatchetDecryptError::Replayed);
             }
-            self.skip_message_keys(header.previous_chain_length)?;
-            self.dh_ratchet(rng, &header.ratchet_key)?;
-        }
-        self.skip_message_keys(header.message_number)?;
-        let ck = self
-            .ckr
-            .as_ref()
-            .ok_or(RatchetDecryptError::AuthenticationFailed)?;
-        let (mk, next_ck) = kdf_ck(ck);
-        self.ckr = Some(next_ck);
-        self.nr = self
+            let old_chain = self.receiving_chain();
+            let old_skip = skip_count(old_chain.as_ref(), header.previous_chain_length)?;
+            let remote = header.ratchet_key;
+            let (rk, ckr) = kdf_rk(&self.rk, &*dh(&self.dhs, &remote)?);
+            let dhs = StaticSecret::random_from_rng(&mut *rng);
+            let (rk, cks) = kdf_rk(&rk, &*dh(&dhs, &remote)?);
+            let chain = Chain {
+                ck: ckr,
+                nr: 0,
+                remote,
+            };
+            let step = RatchetStep { dhs, rk, cks };
+            (Some(chain), Some((old_chain, old_skip, step)))
+        };
+        let chain = chain.ok_or(RatchetDecryptError::AuthenticationFailed)?;
+        let new_skip = skip_count(Some(&chain), header.message_number)?;
+        // Every skipped key is derived into one exactly-sized buffer, so no reallocation
+        // leaves a copy of a message key behind.
+        let old_skip = step.as_ref().map_or(0, |(_, n, _)| *n);
+        let mut skipped = Vec::with_capacity(old_skip + new_skip);
+        let step = step.map(|(old_chain, old_skip, step)| {
+            if let Some(old) = old_chain {
+                old.skip(old_skip, &mut skipped);
+            }
+            Box::new(step)
+        });
+        let chain = chain.skip(new_skip, &mut skipped);
+        let (mk, next_ck) = kdf_ck(&chain.ck);
+        let nr = chain
             .nr
             .checked_add(1)
             .ok_or(RatchetDecryptError::TooManySkipped)?;
-        self.open(&mk, message)
+        let plaintext = self.open(&mk, message)?;
+        Ok((
+            plaintext,
+            StagedUpdate::Advance(Advance {
+                step,
+                remote: chain.remote,
+                ckr: next_ck,
+                nr,
+                skipped,
+            }),
+        ))
+    }
+
+    /// Applies what [`decrypt_staged`](Self::decrypt_staged) returned for this state.
+    pub(crate) fn commit(&mut self, update: StagedUpdate) {
+        match update {
+            StagedUpdate::UseSkipped(pos) => {
+                self.skipped.remove(pos);
+            }
+            StagedUpdate::Advance(advance) => {
+                let Advance {
+                    step,
+                    remote,
+                    ckr,
+                    nr,
+                    skipped,
+                } = advance;
+                if let Some(step) = step {
+                    let RatchetStep { dhs, rk, cks } = *step;
+                    if let Some(old) = self.dhr.replace(remote) {
+                        if self.past_remote_keys.len() >= MAX_PAST_REMOTE_KEYS {
+                            self.past_remote_keys.pop_front();
+                        }
+                        self.past_remote_keys.push_back(old);
+                    }
+                    self.pn = self.ns;
+                    self.ns = 0;
+                    self.dhs = dhs;
+                    self.dhs_public = None;
+                    self.rk = rk;
+                    self.cks = Some(cks);
+                }
+                self.ckr = Some(ckr);
+                self.nr = nr;
+                for key in skipped {
+                    if self.skipped.len() >= MAX_STORED_SKIPPED_KEYS {
+                        self.skipped.pop_front();
+                    }
+                    self.skipped.push_back(key);
+                }
+            }
+        }
     }
 
     fn open(
@@ -412,55 +548,16 @@ impl DoubleRatchet {
         .map_err(|_| RatchetDecryptError::AuthenticationFailed)
     }
 
-    fn skip_message_keys(&mut self, until: u32) -> Result<(), RatchetDecryptError> {
-        // Before the first DH ratchet step there is no receiving chain to skip in.
-        let (Some(ck), Some(remote)) = (self.ckr.as_ref(), self.dhr) else {
-            return Ok(());
-        };
-        if until > self.nr.saturating_add(MAX_SKIP) {
-            return Err(RatchetDecryptError::TooManySkipped);
+    /// The current receiving chain, if there is one yet.
+    fn receiving_chain(&self) -> Option<Chain> {
+        match (self.ckr.as_ref(), self.dhr) {
+            (Some(ck), Some(remote)) => Some(Chain {
+                ck: ck.clone(),
+                nr: self.nr,
+                remote,
+            }),
+            _ => None,
         }
-        let mut ck = ck.clone();
-        while self.nr < until {
-            let (mk, next_ck) = kdf_ck(&ck);
-            if self.skipped.len() >= MAX_STORED_SKIPPED_KEYS {
-                self.skipped.pop_front();
-            }
-            self.skipped.push_back(SkippedKey {
-                ratchet_key: remote,
-                number: self.nr,
-                message_key: mk,
-            });
-            ck = next_ck;
-            self.nr += 1;
-        }
-        self.ckr = Some(ck);
-        Ok(())
-    }
-
-    fn dh_ratchet<R: CryptoRng + RngCore>(
-        &mut self,
-        rng: &mut R,
-        remote: &[u8; 32],
-    ) -> Result<(), RatchetDecryptError> {
-        if let Some(old) = self.dhr.take() {
-            if self.past_remote_keys.len() >= MAX_PAST_REMOTE_KEYS {
-                self.past_remote_keys.pop_front();
-            }
-            self.past_remote_keys.push_back(old);
-        }
-        self.pn = self.ns;
-        self.ns = 0;
-        self.nr = 0;
-        self.dhr = Some(*remote);
-        let (rk, ckr) = kdf_rk(&self.rk, &*dh(&self.dhs, remote)?);
-        self.dhs = StaticSecret::random_from_rng(&mut *rng);
-        self.dhs_public = None;
-        let (rk, cks) = kdf_rk(&rk, &*dh(&self.dhs, remote)?);
-        self.rk = rk;
-        self.ckr = Some(ckr);
-        self.cks = Some(cks);
-        Ok(())
     }
 
     /// Versioned storage encoding (see docs/PROTOCOL.md, "Ratchet state").
