@@ -19,7 +19,9 @@ use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::padding::MAX_BUCKET;
-use crate::primitives::{self, hkdf_sha256, hmac_sha256, split_key_nonce};
+use crate::primitives::{
+    self, hkdf_sha256, hkdf_sha256_zero_salt, hmac_sha256_pair, split_key_nonce,
+};
 use crate::wire::{Bounded16, DecodeError, EncodeError, Reader, Writer};
 
 /// HKDF info for the root chain.
@@ -259,18 +261,26 @@ fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 
 
 /// Returns (message key, next chain key).
 fn kdf_ck(ck: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
-    (hmac_sha256(ck, &[0x01]), hmac_sha256(ck, &[0x02]))
+    hmac_sha256_pair(ck, &[0x01], &[0x02])
 }
 
+/// The (key, nonce) of `ENCRYPT`: HKDF with a zero salt, one 44-byte expand.
 fn message_aead_keys(mk: &[u8; 32]) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
-    split_key_nonce(&hkdf_sha256::<44>(&[0u8; 32], mk, MESSAGE_KEY_INFO)[..])
+    split_key_nonce(&hkdf_sha256_zero_salt::<44>(mk, MESSAGE_KEY_INFO)[..])
 }
 
-fn associated_data(session_ad: &[u8], header: &Header) -> Vec<u8> {
-    let mut ad = Vec::with_capacity(session_ad.len() + Header::ENCODED_LEN);
-    ad.extend_from_slice(session_ad);
-    ad.extend_from_slice(&header.encode());
-    ad
+/// Runs `f` on the AEAD associated data, session AD || encoded header, assembled on the
+/// stack (the session AD is at most [`MAX_AD_LEN`] bytes).
+fn with_associated_data<T>(
+    session_ad: &Bounded16,
+    header: &Header,
+    f: impl FnOnce(&[u8]) -> T,
+) -> T {
+    let mut buf = [0u8; MAX_AD_LEN + Header::ENCODED_LEN];
+    let (ad, rest) = buf.split_at_mut(session_ad.len());
+    ad.copy_from_slice(session_ad.as_slice());
+    rest[..Header::ENCODED_LEN].copy_from_slice(&header.encode());
+    f(&buf[..session_ad.len() + Header::ENCODED_LEN])
 }
 
 fn dh(
@@ -378,6 +388,31 @@ impl DoubleRatchet {
         if plaintext.len() > MAX_BUCKET {
             return Err(RatchetEncryptError::TooLarge);
         }
+        self.encrypt_with(|key, nonce, ad| primitives::aead_seal(key, nonce, ad, plaintext))
+    }
+
+    /// [`encrypt`](Self::encrypt) in place: `padded` (with 16 bytes of spare capacity for the
+    /// tag, see [`crate::padding`]) becomes the ciphertext, so no second buffer is allocated
+    /// and no plaintext copy is left to zeroize.
+    pub(crate) fn encrypt_buffer(
+        &mut self,
+        mut padded: Zeroizing<Vec<u8>>,
+    ) -> Result<RatchetMessage, RatchetEncryptError> {
+        if padded.len() > MAX_BUCKET {
+            return Err(RatchetEncryptError::TooLarge);
+        }
+        self.encrypt_with(|key, nonce, ad| {
+            primitives::aead_seal_in_place(key, nonce, ad, &mut padded);
+            // Ciphertext from here on: nothing left to zeroize.
+            std::mem::take(&mut *padded)
+        })
+    }
+
+    /// The sending-chain step shared by both encrypt paths; `seal` runs the AEAD.
+    fn encrypt_with(
+        &mut self,
+        seal: impl FnOnce(&[u8; 32], &[u8; 12], &[u8]) -> Vec<u8>,
+    ) -> Result<RatchetMessage, RatchetEncryptError> {
         let ck = self
             .cks
             .as_ref()
@@ -393,12 +428,7 @@ impl DoubleRatchet {
             message_number: self.ns,
         };
         let (key, nonce) = message_aead_keys(&mk);
-        let ciphertext = primitives::aead_seal(
-            &key,
-            &nonce,
-            &associated_data(self.ad.as_slice(), &header),
-            plaintext,
-        );
+        let ciphertext = with_associated_data(&self.ad, &header, |ad| seal(&key, &nonce, ad));
         self.cks = Some(next_ck);
         self.ns = next_ns;
         Ok(RatchetMessage { header, ciphertext })
@@ -539,12 +569,9 @@ impl DoubleRatchet {
         message: &RatchetMessage,
     ) -> Result<Zeroizing<Vec<u8>>, RatchetDecryptError> {
         let (key, nonce) = message_aead_keys(mk);
-        primitives::aead_open(
-            &key,
-            &nonce,
-            &associated_data(self.ad.as_slice(), &message.header),
-            &message.ciphertext,
-        )
+        with_associated_data(&self.ad, &message.header, |ad| {
+            primitives::aead_open(&key, &nonce, ad, &message.ciphertext)
+        })
         .map_err(|_| RatchetDecryptError::AuthenticationFailed)
     }
 

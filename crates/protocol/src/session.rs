@@ -13,6 +13,7 @@ use crate::kem::{self, KEM_CIPHERTEXT_LEN};
 use crate::padding::{self, PlaintextTooLarge, UnpadError};
 use crate::pqxdh::{self, PreKeyMessage, PreKeyReplayTag};
 use crate::prekeys::{KemPreKeySecret, OneTimePreKeySecret, PreKeyId, SignedPreKeySecret};
+use crate::primitives;
 use crate::ratchet::{DoubleRatchet, RatchetDecryptError, RatchetEncryptError, RatchetMessage};
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 
@@ -288,8 +289,8 @@ impl Session {
 
     /// Pads and encrypts one plaintext.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
-        let padded = padding::pad(plaintext)?;
-        let message = self.ratchet.encrypt(&padded)?;
+        let padded = padding::pad_with_spare(plaintext, primitives::AEAD_TAG_LEN)?;
+        let message = self.ratchet.encrypt_buffer(padded)?;
         Ok(match &self.pending_prekey {
             Some(p) => CiphertextMessage::PreKey(Box::new(PreKeyMessage {
                 signed_prekey_id: p.signed_prekey_id,
@@ -332,7 +333,7 @@ impl Session {
         // Commit only once the padding also checks out, so that a padding failure after a
         // successful AEAD open leaves the session untouched too.
         let (padded, update) = self.ratchet.decrypt_staged(rng, message)?;
-        let plaintext = padding::unpad(&padded)?;
+        let plaintext = padding::unpad_in_place(padded)?;
         self.ratchet.commit(update);
         self.pending_prekey = None;
         Ok(plaintext)
