@@ -86,7 +86,14 @@ fn unpadded_len(padded: &[u8]) -> Result<usize, UnpadError> {
     if !(MIN_BUCKET..=MAX_BUCKET).contains(&len) || !len.is_power_of_two() {
         return Err(UnpadError::NotABucket);
     }
-    let end = padded
+    // Skip the zero tail 16 bytes at a time (every bucket is a multiple of 16), then find the
+    // last non-zero byte before it.
+    let zero_tail = 16
+        * padded
+            .rchunks_exact(16)
+            .take_while(|chunk| *chunk == [0u8; 16])
+            .count();
+    let end = padded[..len - zero_tail]
         .iter()
         .rposition(|&b| b != 0)
         .ok_or(UnpadError::MissingMarker)?;
@@ -128,6 +135,14 @@ mod tests {
         let mut long = vec![0u8; 512];
         long[0] = MARKER;
         assert_eq!(unpad(&long), Err(UnpadError::NonMinimalBucket));
+        // The marker at every offset of a 16-byte chunk, and a non-zero padding byte.
+        for len in 255..=271 {
+            let p = pad(&vec![0x11; len]).unwrap();
+            assert_eq!(unpad(&p).unwrap().len(), len);
+        }
+        let mut p = pad(&[0u8; 300]).unwrap();
+        p[511] = 1;
+        assert_eq!(unpad(&p), Err(UnpadError::MissingMarker));
     }
 
     proptest! {
