@@ -20,6 +20,11 @@ use sotto_protocol::{
 };
 
 const KIB: [u8; 1024] = [0x42; 1024];
+/// Equal-bytes shape: Sotto pads a 1 KiB plaintext to its 2 KiB bucket (the 0x80 marker needs
+/// one more byte), so it encrypts twice as many bytes as Olm in the `1KiB` rows. A 1023-byte
+/// plaintext fills Sotto's 1 KiB bucket exactly and is 1024 bytes for Olm after PKCS#7, so
+/// both AEADs process the same number of bytes.
+const BUCKET_FILL: [u8; 1023] = [0x42; 1023];
 
 struct Bob {
     identity: IdentityKeyPair,
@@ -151,6 +156,20 @@ fn sotto(c: &mut Criterion) {
             a.decrypt(&mut rng, &r).unwrap()
         })
     });
+    c.bench_function("sotto/encrypt_decrypt_1023B_same_chain", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(&BUCKET_FILL)).unwrap();
+            s.decrypt(&mut rng, &m).unwrap()
+        })
+    });
+    c.bench_function("sotto/encrypt_decrypt_1023B_direction_flip", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(&BUCKET_FILL)).unwrap();
+            s.decrypt(&mut rng, &m).unwrap();
+            let r = s.encrypt(black_box(&BUCKET_FILL)).unwrap();
+            a.decrypt(&mut rng, &r).unwrap()
+        })
+    });
     let inner = a.encrypt(&KIB).unwrap();
     c.bench_function("sotto/sealed_sender_seal_open_1KiB", |bench| {
         bench.iter(|| {
@@ -220,6 +239,20 @@ fn olm(c: &mut Criterion) {
             a.decrypt(&r).unwrap()
         })
     });
+    c.bench_function("vodozemac/encrypt_decrypt_1023B_same_chain", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(BUCKET_FILL)).unwrap();
+            s.decrypt(&m).unwrap()
+        })
+    });
+    c.bench_function("vodozemac/encrypt_decrypt_1023B_direction_flip", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(black_box(BUCKET_FILL)).unwrap();
+            s.decrypt(&m).unwrap();
+            let r = s.encrypt(black_box(BUCKET_FILL)).unwrap();
+            a.decrypt(&r).unwrap()
+        })
+    });
 }
 
 fn floor(c: &mut Criterion) {
@@ -237,28 +270,36 @@ fn floor(c: &mut Criterion) {
         })
     });
     let cipher = chacha20poly1305::ChaCha20Poly1305::new(&[7u8; 32].into());
-    c.bench_function("floor/chacha20poly1305_seal_open_1KiB", |bench| {
-        bench.iter(|| {
-            let ct = cipher
-                .encrypt(
-                    &[0u8; 12].into(),
-                    Payload {
-                        msg: &KIB,
-                        aad: &[0; 106],
-                    },
-                )
-                .unwrap();
-            cipher
-                .decrypt(
-                    &[0u8; 12].into(),
-                    Payload {
-                        msg: &ct,
-                        aad: &[0; 106],
-                    },
-                )
-                .unwrap()
-        })
-    });
+    // 1 KiB is the AEAD input of Olm's 1 KiB rows (plus PKCS#7), 2 KiB that of Sotto's (its
+    // padding bucket); the AD length is Sotto's (session AD 66 + header 40).
+    for (name, len) in [("1KiB", 1024), ("2KiB", 2048)] {
+        let pt = vec![0x42u8; len];
+        c.bench_function(
+            &format!("floor/chacha20poly1305_seal_open_{name}"),
+            |bench| {
+                bench.iter(|| {
+                    let ct = cipher
+                        .encrypt(
+                            &[0u8; 12].into(),
+                            Payload {
+                                msg: black_box(&pt),
+                                aad: &[0; 106],
+                            },
+                        )
+                        .unwrap();
+                    cipher
+                        .decrypt(
+                            &[0u8; 12].into(),
+                            Payload {
+                                msg: &ct,
+                                aad: &[0; 106],
+                            },
+                        )
+                        .unwrap()
+                })
+            },
+        );
+    }
     let sk = ed25519_dalek::SigningKey::generate(&mut rng);
     c.bench_function("floor/ed25519_sign", |bench| {
         bench.iter(|| ed25519_dalek::Signer::sign(&sk, black_box(b"prekey")))

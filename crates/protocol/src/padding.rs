@@ -47,8 +47,17 @@ pub fn bucket_for(len: usize) -> Result<usize, PlaintextTooLarge> {
 
 /// Pads `plaintext` into a fresh zeroizing buffer.
 pub fn pad(plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, PlaintextTooLarge> {
+    pad_with_spare(plaintext, 0)
+}
+
+/// [`pad`] into a buffer with `spare` bytes of extra capacity (room for an AEAD tag, so the
+/// buffer can be encrypted in place without reallocating).
+pub(crate) fn pad_with_spare(
+    plaintext: &[u8],
+    spare: usize,
+) -> Result<Zeroizing<Vec<u8>>, PlaintextTooLarge> {
     let bucket = bucket_for(plaintext.len())?;
-    let mut out = Zeroizing::new(Vec::with_capacity(bucket));
+    let mut out = Zeroizing::new(Vec::with_capacity(bucket + spare));
     out.extend_from_slice(plaintext);
     out.push(MARKER);
     out.resize(bucket, 0);
@@ -58,11 +67,33 @@ pub fn pad(plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, PlaintextTooLarge> {
 /// Strips padding, rejecting lengths that are not buckets, missing markers and padding to a
 /// larger bucket than needed (so every plaintext has exactly one padded form).
 pub fn unpad(padded: &[u8]) -> Result<Zeroizing<Vec<u8>>, UnpadError> {
+    let end = unpadded_len(padded)?;
+    Ok(Zeroizing::new(padded[..end].to_vec()))
+}
+
+/// [`unpad`] without a copy: truncates `padded` (its capacity is still zeroized on drop).
+pub(crate) fn unpad_in_place(
+    mut padded: Zeroizing<Vec<u8>>,
+) -> Result<Zeroizing<Vec<u8>>, UnpadError> {
+    let end = unpadded_len(&padded)?;
+    padded.truncate(end);
+    Ok(padded)
+}
+
+/// Length of the plaintext inside a validly padded buffer.
+fn unpadded_len(padded: &[u8]) -> Result<usize, UnpadError> {
     let len = padded.len();
     if !(MIN_BUCKET..=MAX_BUCKET).contains(&len) || !len.is_power_of_two() {
         return Err(UnpadError::NotABucket);
     }
-    let end = padded
+    // Skip the zero tail 16 bytes at a time (every bucket is a multiple of 16), then find the
+    // last non-zero byte before it.
+    let zero_tail = 16
+        * padded
+            .rchunks_exact(16)
+            .take_while(|chunk| *chunk == [0u8; 16])
+            .count();
+    let end = padded[..len - zero_tail]
         .iter()
         .rposition(|&b| b != 0)
         .ok_or(UnpadError::MissingMarker)?;
@@ -72,7 +103,7 @@ pub fn unpad(padded: &[u8]) -> Result<Zeroizing<Vec<u8>>, UnpadError> {
     if bucket_for(end) != Ok(len) {
         return Err(UnpadError::NonMinimalBucket);
     }
-    Ok(Zeroizing::new(padded[..end].to_vec()))
+    Ok(end)
 }
 
 #[cfg(test)]
@@ -104,6 +135,14 @@ mod tests {
         let mut long = vec![0u8; 512];
         long[0] = MARKER;
         assert_eq!(unpad(&long), Err(UnpadError::NonMinimalBucket));
+        // The marker at every offset of a 16-byte chunk, and a non-zero padding byte.
+        for len in 255..=271 {
+            let p = pad(&vec![0x11; len]).unwrap();
+            assert_eq!(unpad(&p).unwrap().len(), len);
+        }
+        let mut p = pad(&[0u8; 300]).unwrap();
+        p[511] = 1;
+        assert_eq!(unpad(&p), Err(UnpadError::MissingMarker));
     }
 
     proptest! {
@@ -113,6 +152,11 @@ mod tests {
             prop_assert!(padded.len().is_power_of_two() && padded.len() >= MIN_BUCKET);
             let unpadded = unpad(&padded).unwrap();
             prop_assert_eq!(unpadded.as_slice(), data.as_slice());
+            let spare = pad_with_spare(&data, 16).unwrap();
+            prop_assert_eq!(&spare[..], &padded[..]);
+            prop_assert!(spare.capacity() >= padded.len() + 16);
+            let in_place = unpad_in_place(spare).unwrap();
+            prop_assert_eq!(in_place.as_slice(), data.as_slice());
         }
     }
 }

@@ -1,13 +1,18 @@
 //! Thin, typed wrappers over the audited primitives. Nothing here implements a primitive; it
 //! only fixes how this crate calls them (output sizes, nonce handling, contributory checks).
 
-use chacha20poly1305::aead::{Aead, Payload};
+use std::sync::LazyLock;
+
+use chacha20poly1305::aead::{Aead, AeadInPlace, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
+
+/// Length of the ChaCha20-Poly1305 tag appended to every ciphertext.
+pub(crate) const AEAD_TAG_LEN: usize = 16;
 
 /// A Diffie-Hellman output was all zeros: the peer's public key has small order, so the
 /// "shared" secret carries no contribution from our private key.
@@ -47,13 +52,58 @@ pub(crate) fn hkdf_sha256<const N: usize>(
     out
 }
 
-/// HMAC-SHA256 with a 32-byte key (HMAC accepts any key length, so keying cannot fail).
-pub(crate) fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Zeroizing<[u8; 32]> {
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+/// HKDF-SHA256 with a salt of 32 zero bytes: [`hkdf_sha256`]`(&[0; 32], ikm, info)`, with the
+/// extract step's HMAC key schedule for that fixed salt computed once per process.
+pub(crate) fn hkdf_sha256_zero_salt<const N: usize>(ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; N]> {
+    const { assert!(N <= 255 * 32, "HKDF-SHA256 output limit") };
+    static ZERO_SALT: LazyLock<Hmac<Sha256>> = LazyLock::new(|| keyed_hmac(&[0u8; 32]));
+    // RFC 5869 extract: PRK = HMAC(salt, IKM).
+    let mut extract = ZERO_SALT.clone();
+    extract.update(ikm);
+    let prk = Zeroizing::new(<[u8; 32]>::from(extract.finalize().into_bytes()));
+    let Ok(hk) = Hkdf::<Sha256>::from_prk(&prk[..]) else {
+        unreachable!("a SHA-256 output is a valid PRK");
+    };
+    let mut out = Zeroizing::new([0u8; N]);
+    if hk.expand(info, out.as_mut()).is_err() {
+        // Unreachable by the const assertion above.
+        unreachable!("HKDF output length is bounded at compile time");
+    }
+    out
+}
+
+fn keyed_hmac(key: &[u8]) -> Hmac<Sha256> {
+    let Ok(mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
         unreachable!("HMAC accepts keys of any length");
     };
+    mac
+}
+
+/// HMAC-SHA256 with a 32-byte key (HMAC accepts any key length, so keying cannot fail).
+/// The protocol computes its HMACs in pairs ([`hmac_sha256_pair`]); this is the reference.
+#[cfg(test)]
+fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut mac = keyed_hmac(key);
     mac.update(data);
     Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+/// HMAC-SHA256 of two messages under the same 32-byte key, keying once (the keyed state is
+/// cloned) instead of twice.
+pub(crate) fn hmac_sha256_pair(
+    key: &[u8; 32],
+    first: &[u8],
+    second: &[u8],
+) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+    let keyed = keyed_hmac(key);
+    let mut a = keyed.clone();
+    a.update(first);
+    let mut b = keyed;
+    b.update(second);
+    (
+        Zeroizing::new(a.finalize().into_bytes().into()),
+        Zeroizing::new(b.finalize().into_bytes().into()),
+    )
 }
 
 /// ChaCha20-Poly1305 encryption. Keys are single-use in every caller, which is why a
@@ -70,6 +120,23 @@ pub(crate) fn aead_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], plaintext:
         Ok(ct) => ct,
         // Only fails for plaintexts over 256 GiB; every caller bounds plaintexts far below.
         Err(_) => unreachable!("plaintext length is bounded by the caller"),
+    }
+}
+
+/// ChaCha20-Poly1305 encryption in place: `buffer` holds the plaintext and is replaced by
+/// ciphertext || tag. Give it 16 bytes of spare capacity so that appending the tag does not
+/// reallocate (which would leave a plaintext copy behind). Same single-use key rule as
+/// [`aead_seal`].
+pub(crate) fn aead_seal_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buffer: &mut Vec<u8>,
+) {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    if cipher.encrypt_in_place(nonce.into(), aad, buffer).is_err() {
+        // Only fails for plaintexts over 256 GiB; every caller bounds plaintexts far below.
+        unreachable!("plaintext length is bounded by the caller");
     }
 }
 
@@ -119,6 +186,24 @@ mod tests {
         assert_eq!(x25519(&secret, &PublicKey::from(one)), Err(NonContributory));
         let base = PublicKey::from(x25519_dalek::X25519_BASEPOINT_BYTES);
         assert!(x25519(&secret, &base).is_ok());
+    }
+
+    #[test]
+    fn shortcuts_match_the_plain_constructions() {
+        let key = [9u8; 32];
+        let (a, b) = hmac_sha256_pair(&key, &[1], &[2]);
+        assert_eq!(a, hmac_sha256(&key, &[1]));
+        assert_eq!(b, hmac_sha256(&key, &[2]));
+        for ikm in [&[][..], &[5u8; 32][..], &[6u8; 100][..]] {
+            assert_eq!(
+                hkdf_sha256_zero_salt::<44>(ikm, b"info"),
+                hkdf_sha256::<44>(&[0u8; 32], ikm, b"info")
+            );
+        }
+        let mut buffer = Vec::with_capacity(5 + 16);
+        buffer.extend_from_slice(b"hello");
+        aead_seal_in_place(&key, &[3; 12], b"ad", &mut buffer);
+        assert_eq!(buffer, aead_seal(&key, &[3; 12], b"ad", b"hello"));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //!   bytes, ikm = mk, info = [`MESSAGE_KEY_INFO`], 44 bytes).
 //! * AD = session AD || encoded header.
 //!
-//! Decryption works on a clone of the state and commits only on success, so a forged,
-//! replayed or corrupted message leaves the session exactly as it was.
+//! Decryption derives the new chain keys into locals and commits them only on success
+//! ([`DoubleRatchet::decrypt`]; `Session` commits only after the padding also checks out), so
+//! a forged, replayed or corrupted message leaves the session exactly as it was.
 
 use std::collections::VecDeque;
 
@@ -18,7 +19,9 @@ use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::padding::MAX_BUCKET;
-use crate::primitives::{self, hkdf_sha256, hmac_sha256, split_key_nonce};
+use crate::primitives::{
+    self, hkdf_sha256, hkdf_sha256_zero_salt, hmac_sha256_pair, split_key_nonce,
+};
 use crate::wire::{Bounded16, DecodeError, EncodeError, Reader, Writer};
 
 /// HKDF info for the root chain.
@@ -170,6 +173,9 @@ struct SkippedKey {
 pub struct DoubleRatchet {
     ad: Bounded16,
     dhs: StaticSecret,
+    /// Public half of `dhs`, computed on first use and kept for the key's lifetime (a
+    /// base-point multiplication per message otherwise). Derived, so never serialised.
+    dhs_public: Option<[u8; 32]>,
     dhr: Option<[u8; 32]>,
     rk: Zeroizing<[u8; 32]>,
     cks: Option<Zeroizing<[u8; 32]>>,
@@ -179,6 +185,69 @@ pub struct DoubleRatchet {
     pn: u32,
     skipped: VecDeque<SkippedKey>,
     past_remote_keys: VecDeque<[u8; 32]>,
+}
+
+/// A receiving chain being advanced on a copy: its chain key, the number of its next message
+/// and the remote ratchet key it belongs to.
+struct Chain {
+    ck: Zeroizing<[u8; 32]>,
+    nr: u32,
+    remote: [u8; 32],
+}
+
+impl Chain {
+    /// Derives the keys of the next `count` messages into `out` and returns the chain after
+    /// them.
+    fn skip(mut self, count: usize, out: &mut Vec<SkippedKey>) -> Self {
+        for _ in 0..count {
+            let (mk, next_ck) = kdf_ck(&self.ck);
+            out.push(SkippedKey {
+                ratchet_key: self.remote,
+                number: self.nr,
+                message_key: mk,
+            });
+            self.ck = next_ck;
+            self.nr += 1;
+        }
+        self
+    }
+}
+
+/// How many keys must be skipped to reach message `until` in `chain` (none without a chain),
+/// refusing more than [`MAX_SKIP`].
+fn skip_count(chain: Option<&Chain>, until: u32) -> Result<usize, RatchetDecryptError> {
+    let Some(chain) = chain else {
+        return Ok(0);
+    };
+    if until > chain.nr.saturating_add(MAX_SKIP) {
+        return Err(RatchetDecryptError::TooManySkipped);
+    }
+    Ok(until.saturating_sub(chain.nr) as usize)
+}
+
+/// The sending half of a DH ratchet step: new key pair, root key and sending chain.
+struct RatchetStep {
+    dhs: StaticSecret,
+    rk: Zeroizing<[u8; 32]>,
+    cks: Zeroizing<[u8; 32]>,
+}
+
+/// State change of an accepted message that did not use a stored skipped key.
+pub(crate) struct Advance {
+    step: Option<Box<RatchetStep>>,
+    remote: [u8; 32],
+    ckr: Zeroizing<[u8; 32]>,
+    nr: u32,
+    skipped: Vec<SkippedKey>,
+}
+
+/// What accepting a decrypted message changes in a [`DoubleRatchet`]; produced by
+/// `decrypt_staged`, applied by `commit`. Holds secrets: no `Debug`, zeroized on drop.
+pub(crate) enum StagedUpdate {
+    /// The message used the stored skipped key at this index: delete it.
+    UseSkipped(usize),
+    /// The receiving chain advanced, possibly after a DH ratchet step.
+    Advance(Advance),
 }
 
 fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
@@ -192,18 +261,26 @@ fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 
 
 /// Returns (message key, next chain key).
 fn kdf_ck(ck: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
-    (hmac_sha256(ck, &[0x01]), hmac_sha256(ck, &[0x02]))
+    hmac_sha256_pair(ck, &[0x01], &[0x02])
 }
 
+/// The (key, nonce) of `ENCRYPT`: HKDF with a zero salt, one 44-byte expand.
 fn message_aead_keys(mk: &[u8; 32]) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
-    split_key_nonce(&hkdf_sha256::<44>(&[0u8; 32], mk, MESSAGE_KEY_INFO)[..])
+    split_key_nonce(&hkdf_sha256_zero_salt::<44>(mk, MESSAGE_KEY_INFO)[..])
 }
 
-fn associated_data(session_ad: &[u8], header: &Header) -> Vec<u8> {
-    let mut ad = Vec::with_capacity(session_ad.len() + Header::ENCODED_LEN);
-    ad.extend_from_slice(session_ad);
-    ad.extend_from_slice(&header.encode());
-    ad
+/// Runs `f` on the AEAD associated data, session AD || encoded header, assembled on the
+/// stack (the session AD is at most [`MAX_AD_LEN`] bytes).
+fn with_associated_data<T>(
+    session_ad: &Bounded16,
+    header: &Header,
+    f: impl FnOnce(&[u8]) -> T,
+) -> T {
+    let mut buf = [0u8; MAX_AD_LEN + Header::ENCODED_LEN];
+    let (ad, rest) = buf.split_at_mut(session_ad.len());
+    ad.copy_from_slice(session_ad.as_slice());
+    rest[..Header::ENCODED_LEN].copy_from_slice(&header.encode());
+    f(&buf[..session_ad.len() + Header::ENCODED_LEN])
 }
 
 fn dh(
@@ -240,6 +317,7 @@ impl DoubleRatchet {
         Ok(Self {
             ad,
             dhs,
+            dhs_public: None,
             dhr: Some(*remote_ratchet_key),
             rk,
             cks: Some(cks),
@@ -272,6 +350,7 @@ impl DoubleRatchet {
         Self {
             ad,
             dhs: StaticSecret::from(*own_ratchet_secret),
+            dhs_public: None,
             dhr: None,
             rk: Zeroizing::new(*shared_secret),
             cks: None,
@@ -286,7 +365,17 @@ impl DoubleRatchet {
 
     /// Our current ratchet public key.
     pub fn ratchet_public_key(&self) -> [u8; 32] {
-        X25519Public::from(&self.dhs).to_bytes()
+        match self.dhs_public {
+            Some(public) => public,
+            None => X25519Public::from(&self.dhs).to_bytes(),
+        }
+    }
+
+    /// [`ratchet_public_key`](Self::ratchet_public_key), computed once per ratchet key.
+    fn cached_ratchet_public_key(&mut self) -> [u8; 32] {
+        *self
+            .dhs_public
+            .get_or_insert_with(|| X25519Public::from(&self.dhs).to_bytes())
     }
 
     /// Number of skipped message keys currently stored.
@@ -299,6 +388,31 @@ impl DoubleRatchet {
         if plaintext.len() > MAX_BUCKET {
             return Err(RatchetEncryptError::TooLarge);
         }
+        self.encrypt_with(|key, nonce, ad| primitives::aead_seal(key, nonce, ad, plaintext))
+    }
+
+    /// [`encrypt`](Self::encrypt) in place: `padded` (with 16 bytes of spare capacity for the
+    /// tag, see [`crate::padding`]) becomes the ciphertext, so no second buffer is allocated
+    /// and no plaintext copy is left to zeroize.
+    pub(crate) fn encrypt_buffer(
+        &mut self,
+        mut padded: Zeroizing<Vec<u8>>,
+    ) -> Result<RatchetMessage, RatchetEncryptError> {
+        if padded.len() > MAX_BUCKET {
+            return Err(RatchetEncryptError::TooLarge);
+        }
+        self.encrypt_with(|key, nonce, ad| {
+            primitives::aead_seal_in_place(key, nonce, ad, &mut padded);
+            // Ciphertext from here on: nothing left to zeroize.
+            std::mem::take(&mut *padded)
+        })
+    }
+
+    /// The sending-chain step shared by both encrypt paths; `seal` runs the AEAD.
+    fn encrypt_with(
+        &mut self,
+        seal: impl FnOnce(&[u8; 32], &[u8; 12], &[u8]) -> Vec<u8>,
+    ) -> Result<RatchetMessage, RatchetEncryptError> {
         let ck = self
             .cks
             .as_ref()
@@ -309,17 +423,12 @@ impl DoubleRatchet {
             .ok_or(RatchetEncryptError::ChainExhausted)?;
         let (mk, next_ck) = kdf_ck(ck);
         let header = Header {
-            ratchet_key: self.ratchet_public_key(),
+            ratchet_key: self.cached_ratchet_public_key(),
             previous_chain_length: self.pn,
             message_number: self.ns,
         };
         let (key, nonce) = message_aead_keys(&mk);
-        let ciphertext = primitives::aead_seal(
-            &key,
-            &nonce,
-            &associated_data(self.ad.as_slice(), &header),
-            plaintext,
-        );
+        let ciphertext = with_associated_data(&self.ad, &header, |ad| seal(&key, &nonce, ad));
         self.cks = Some(next_ck);
         self.ns = next_ns;
         Ok(RatchetMessage { header, ciphertext })
@@ -331,55 +440,127 @@ impl DoubleRatchet {
         rng: &mut R,
         message: &RatchetMessage,
     ) -> Result<Zeroizing<Vec<u8>>, RatchetDecryptError> {
-        if message.ciphertext.len() > MAX_CIPHERTEXT_LEN {
-            return Err(RatchetDecryptError::TooLarge);
-        }
-        let mut next = self.clone();
-        let plaintext = next.decrypt_in_place(rng, message)?;
-        *self = next;
+        let (plaintext, update) = self.decrypt_staged(rng, message)?;
+        self.commit(update);
         Ok(plaintext)
     }
 
-    fn decrypt_in_place<R: CryptoRng + RngCore>(
-        &mut self,
+    /// Decrypts without changing the state: returns the plaintext and the state change that
+    /// accepting it makes, for [`commit`](Self::commit). Callers that validate the plaintext
+    /// further (padding) commit only once that succeeds, so no state copy is needed for
+    /// "unchanged on failure".
+    pub(crate) fn decrypt_staged<R: CryptoRng + RngCore>(
+        &self,
         rng: &mut R,
         message: &RatchetMessage,
-    ) -> Result<Zeroizing<Vec<u8>>, RatchetDecryptError> {
+    ) -> Result<(Zeroizing<Vec<u8>>, StagedUpdate), RatchetDecryptError> {
+        if message.ciphertext.len() > MAX_CIPHERTEXT_LEN {
+            return Err(RatchetDecryptError::TooLarge);
+        }
         let header = &message.header;
         if let Some(pos) = self
             .skipped
             .iter()
             .position(|k| k.ratchet_key == header.ratchet_key && k.number == header.message_number)
         {
-            let key = self
-                .skipped
-                .remove(pos)
-                .ok_or(RatchetDecryptError::Replayed)?;
-            return self.open(&key.message_key, message);
+            let plaintext = self.open(&self.skipped[pos].message_key, message)?;
+            return Ok((plaintext, StagedUpdate::UseSkipped(pos)));
         }
-        if self.dhr == Some(header.ratchet_key) {
+        // The receiving chain the message belongs to, and (for a new remote ratchet key) the
+        // DH ratchet step with the rest of the current receiving chain to skip first.
+        let (chain, step) = if self.dhr == Some(header.ratchet_key) {
             if header.message_number < self.nr {
                 return Err(RatchetDecryptError::Replayed);
             }
+            (self.receiving_chain(), None)
         } else {
             if self.past_remote_keys.contains(&header.ratchet_key) {
                 return Err(RatchetDecryptError::Replayed);
             }
-            self.skip_message_keys(header.previous_chain_length)?;
-            self.dh_ratchet(rng, &header.ratchet_key)?;
-        }
-        self.skip_message_keys(header.message_number)?;
-        let ck = self
-            .ckr
-            .as_ref()
-            .ok_or(RatchetDecryptError::AuthenticationFailed)?;
-        let (mk, next_ck) = kdf_ck(ck);
-        self.ckr = Some(next_ck);
-        self.nr = self
+            let old_chain = self.receiving_chain();
+            let old_skip = skip_count(old_chain.as_ref(), header.previous_chain_length)?;
+            let remote = header.ratchet_key;
+            let (rk, ckr) = kdf_rk(&self.rk, &*dh(&self.dhs, &remote)?);
+            let dhs = StaticSecret::random_from_rng(&mut *rng);
+            let (rk, cks) = kdf_rk(&rk, &*dh(&dhs, &remote)?);
+            let chain = Chain {
+                ck: ckr,
+                nr: 0,
+                remote,
+            };
+            let step = RatchetStep { dhs, rk, cks };
+            (Some(chain), Some((old_chain, old_skip, step)))
+        };
+        let chain = chain.ok_or(RatchetDecryptError::AuthenticationFailed)?;
+        let new_skip = skip_count(Some(&chain), header.message_number)?;
+        // Every skipped key is derived into one exactly-sized buffer, so no reallocation
+        // leaves a copy of a message key behind.
+        let old_skip = step.as_ref().map_or(0, |(_, n, _)| *n);
+        let mut skipped = Vec::with_capacity(old_skip + new_skip);
+        let step = step.map(|(old_chain, old_skip, step)| {
+            if let Some(old) = old_chain {
+                old.skip(old_skip, &mut skipped);
+            }
+            Box::new(step)
+        });
+        let chain = chain.skip(new_skip, &mut skipped);
+        let (mk, next_ck) = kdf_ck(&chain.ck);
+        let nr = chain
             .nr
             .checked_add(1)
             .ok_or(RatchetDecryptError::TooManySkipped)?;
-        self.open(&mk, message)
+        let plaintext = self.open(&mk, message)?;
+        Ok((
+            plaintext,
+            StagedUpdate::Advance(Advance {
+                step,
+                remote: chain.remote,
+                ckr: next_ck,
+                nr,
+                skipped,
+            }),
+        ))
+    }
+
+    /// Applies what [`decrypt_staged`](Self::decrypt_staged) returned for this state.
+    pub(crate) fn commit(&mut self, update: StagedUpdate) {
+        match update {
+            StagedUpdate::UseSkipped(pos) => {
+                self.skipped.remove(pos);
+            }
+            StagedUpdate::Advance(advance) => {
+                let Advance {
+                    step,
+                    remote,
+                    ckr,
+                    nr,
+                    skipped,
+                } = advance;
+                if let Some(step) = step {
+                    let RatchetStep { dhs, rk, cks } = *step;
+                    if let Some(old) = self.dhr.replace(remote) {
+                        if self.past_remote_keys.len() >= MAX_PAST_REMOTE_KEYS {
+                            self.past_remote_keys.pop_front();
+                        }
+                        self.past_remote_keys.push_back(old);
+                    }
+                    self.pn = self.ns;
+                    self.ns = 0;
+                    self.dhs = dhs;
+                    self.dhs_public = None;
+                    self.rk = rk;
+                    self.cks = Some(cks);
+                }
+                self.ckr = Some(ckr);
+                self.nr = nr;
+                for key in skipped {
+                    if self.skipped.len() >= MAX_STORED_SKIPPED_KEYS {
+                        self.skipped.pop_front();
+                    }
+                    self.skipped.push_back(key);
+                }
+            }
+        }
     }
 
     fn open(
@@ -388,63 +569,22 @@ impl DoubleRatchet {
         message: &RatchetMessage,
     ) -> Result<Zeroizing<Vec<u8>>, RatchetDecryptError> {
         let (key, nonce) = message_aead_keys(mk);
-        primitives::aead_open(
-            &key,
-            &nonce,
-            &associated_data(self.ad.as_slice(), &message.header),
-            &message.ciphertext,
-        )
+        with_associated_data(&self.ad, &message.header, |ad| {
+            primitives::aead_open(&key, &nonce, ad, &message.ciphertext)
+        })
         .map_err(|_| RatchetDecryptError::AuthenticationFailed)
     }
 
-    fn skip_message_keys(&mut self, until: u32) -> Result<(), RatchetDecryptError> {
-        // Before the first DH ratchet step there is no receiving chain to skip in.
-        let (Some(ck), Some(remote)) = (self.ckr.as_ref(), self.dhr) else {
-            return Ok(());
-        };
-        if until > self.nr.saturating_add(MAX_SKIP) {
-            return Err(RatchetDecryptError::TooManySkipped);
+    /// The current receiving chain, if there is one yet.
+    fn receiving_chain(&self) -> Option<Chain> {
+        match (self.ckr.as_ref(), self.dhr) {
+            (Some(ck), Some(remote)) => Some(Chain {
+                ck: ck.clone(),
+                nr: self.nr,
+                remote,
+            }),
+            _ => None,
         }
-        let mut ck = ck.clone();
-        while self.nr < until {
-            let (mk, next_ck) = kdf_ck(&ck);
-            if self.skipped.len() >= MAX_STORED_SKIPPED_KEYS {
-                self.skipped.pop_front();
-            }
-            self.skipped.push_back(SkippedKey {
-                ratchet_key: remote,
-                number: self.nr,
-                message_key: mk,
-            });
-            ck = next_ck;
-            self.nr += 1;
-        }
-        self.ckr = Some(ck);
-        Ok(())
-    }
-
-    fn dh_ratchet<R: CryptoRng + RngCore>(
-        &mut self,
-        rng: &mut R,
-        remote: &[u8; 32],
-    ) -> Result<(), RatchetDecryptError> {
-        if let Some(old) = self.dhr.take() {
-            if self.past_remote_keys.len() >= MAX_PAST_REMOTE_KEYS {
-                self.past_remote_keys.pop_front();
-            }
-            self.past_remote_keys.push_back(old);
-        }
-        self.pn = self.ns;
-        self.ns = 0;
-        self.nr = 0;
-        self.dhr = Some(*remote);
-        let (rk, ckr) = kdf_rk(&self.rk, &*dh(&self.dhs, remote)?);
-        self.dhs = StaticSecret::random_from_rng(&mut *rng);
-        let (rk, cks) = kdf_rk(&rk, &*dh(&self.dhs, remote)?);
-        self.rk = rk;
-        self.ckr = Some(ckr);
-        self.cks = Some(cks);
-        Ok(())
     }
 
     /// Versioned storage encoding (see docs/PROTOCOL.md, "Ratchet state").
@@ -533,6 +673,7 @@ impl DoubleRatchet {
         Ok(Self {
             ad,
             dhs,
+            dhs_public: None,
             dhr,
             rk,
             cks,

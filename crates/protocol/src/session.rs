@@ -13,6 +13,7 @@ use crate::kem::{self, KEM_CIPHERTEXT_LEN};
 use crate::padding::{self, PlaintextTooLarge, UnpadError};
 use crate::pqxdh::{self, PreKeyMessage, PreKeyReplayTag};
 use crate::prekeys::{KemPreKeySecret, OneTimePreKeySecret, PreKeyId, SignedPreKeySecret};
+use crate::primitives;
 use crate::ratchet::{DoubleRatchet, RatchetDecryptError, RatchetEncryptError, RatchetMessage};
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 
@@ -288,8 +289,8 @@ impl Session {
 
     /// Pads and encrypts one plaintext.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
-        let padded = padding::pad(plaintext)?;
-        let message = self.ratchet.encrypt(&padded)?;
+        let padded = padding::pad_with_spare(plaintext, primitives::AEAD_TAG_LEN)?;
+        let message = self.ratchet.encrypt_buffer(padded)?;
         Ok(match &self.pending_prekey {
             Some(p) => CiphertextMessage::PreKey(Box::new(PreKeyMessage {
                 signed_prekey_id: p.signed_prekey_id,
@@ -329,12 +330,11 @@ impl Session {
         rng: &mut R,
         message: &RatchetMessage,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        // Work on a copy so that a padding failure after a successful AEAD open also leaves
-        // the session untouched.
-        let mut ratchet = self.ratchet.clone();
-        let padded = ratchet.decrypt(rng, message)?;
-        let plaintext = padding::unpad(&padded)?;
-        self.ratchet = ratchet;
+        // Commit only once the padding also checks out, so that a padding failure after a
+        // successful AEAD open leaves the session untouched too.
+        let (padded, update) = self.ratchet.decrypt_staged(rng, message)?;
+        let plaintext = padding::unpad_in_place(padded)?;
+        self.ratchet.commit(update);
         self.pending_prekey = None;
         Ok(plaintext)
     }
@@ -457,5 +457,57 @@ impl Session {
             pending_prekey,
             remote_base_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use x25519_dalek::StaticSecret;
+
+    /// A session pair straight from the ratchet initialisations (no PQXDH), so a test can
+    /// reach the unpadded ratchet underneath.
+    fn pair(rng: &mut ChaCha20Rng) -> (Session, Session) {
+        let (ia, ib) = (
+            IdentityKeyPair::generate(rng).public(),
+            IdentityKeyPair::generate(rng).public(),
+        );
+        let (aa, ab) = (Address::new([1; 32], 1), Address::new([2; 32], 1));
+        let bob_secret = [7u8; 32];
+        let bob_public = X25519Public::from(&StaticSecret::from(bob_secret)).to_bytes();
+        let session =
+            |local_address, remote_address, local_identity, remote_identity, ratchet| Session {
+                local_address,
+                remote_address,
+                local_identity,
+                remote_identity,
+                ratchet,
+                pending_prekey: None,
+                remote_base_key: None,
+            };
+        let alice =
+            DoubleRatchet::alice(rng, &[42; 32], &bob_public, pqxdh::session_ad(&ia, &ib)).unwrap();
+        let bob = DoubleRatchet::bob(&[42; 32], &bob_secret, pqxdh::session_ad(&ia, &ib));
+        (session(aa, ab, ia, ib, alice), session(ab, aa, ib, ia, bob))
+    }
+
+    #[test]
+    fn authentic_but_badly_padded_message_leaves_session_unchanged() {
+        let mut rng = ChaCha20Rng::from_seed([20; 32]);
+        let (mut a, mut b) = pair(&mut rng);
+        // Once with a DH ratchet step (b's first message), once within the chain.
+        for _ in 0..2 {
+            let bad = CiphertextMessage::Ratchet(a.ratchet.encrypt(b"not padded").unwrap());
+            let good = a.encrypt(b"padded").unwrap();
+            let before = b.to_bytes();
+            assert_eq!(
+                b.decrypt(&mut rng, &bad).err(),
+                Some(DecryptError::Padding(UnpadError::NotABucket))
+            );
+            assert_eq!(b.to_bytes(), before);
+            assert_eq!(b.decrypt(&mut rng, &good).unwrap().as_slice(), b"padded");
+        }
     }
 }
