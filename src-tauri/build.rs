@@ -33,6 +33,7 @@ const COMMANDS: &[&str] = &[
     "set_setting",
     "set_hardened",
     "set_key_storage",
+    "ui_ready",
 ];
 
 fn main() {

@@ -108,6 +108,7 @@ fn sink(app: &tauri::AppHandle) -> Sink {
 
 /// Opens the main window on the bundled UI and runs until it closes.
 pub fn run() -> Result<(), RunError> {
+    commands::mark_process_start();
     let profile = Profile::from_args_and_env(std::env::args_os(), |name| std::env::var_os(name))?;
     let lock = InstanceLock::acquire(profile.dir())?;
     let relay = Arc::new(EmbeddedRelay::from_env(embedded_relay_dir(&profile))?);

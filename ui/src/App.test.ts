@@ -28,6 +28,17 @@ describe('startup', () => {
     expect(await screen.findByTestId('main-window')).toBeInTheDocument();
   });
 
+  it('reports its first frame, then its first usable screen, once each', async () => {
+    const b = fakeBackend({
+      profileStatus: async () => ({ state: 'new', keyringAvailable: true }),
+    });
+    render(App, { backend: b });
+    await screen.findByTestId('onboarding-username');
+    await waitFor(() => expect(b.uiReady).toHaveBeenCalledTimes(2));
+    expect(b.uiReady).toHaveBeenNthCalledWith(1, { stage: 'first-paint' });
+    expect(b.uiReady).toHaveBeenNthCalledWith(2, { stage: 'first-screen' });
+  });
+
   it('says so plainly when the profile cannot be read', async () => {
     const b = fakeBackend({
       profileStatus: () => Promise.reject({ code: 'internal', message: '' }),

@@ -117,6 +117,9 @@ pub enum RequestError {
     /// The relay answered with a response body of the wrong kind.
     #[error("unexpected response")]
     UnexpectedResponse,
+    /// The request has a field longer than the protocol allows; nothing was sent.
+    #[error(transparent)]
+    Encode(#[from] sotto_relay_wire::EncodeError),
 }
 
 /// Requests waiting for their response; `None` once the reader stopped, so a request made on
@@ -402,7 +405,15 @@ impl RelayConnection {
             Some(p) => p.insert(id, tx),
             None => return Err(RequestError::Closed),
         };
-        let frame = Frame::Request { id, request }.encode();
+        let frame = match (Frame::Request { id, request }).encode() {
+            Ok(frame) => frame,
+            Err(e) => {
+                if let Some(p) = self.pending.lock().await.as_mut() {
+                    p.remove(&id);
+                }
+                return Err(RequestError::Encode(e));
+            }
+        };
         if self.out.send(Message::Binary(frame.into())).is_err() {
             if let Some(p) = self.pending.lock().await.as_mut() {
                 p.remove(&id);
@@ -424,7 +435,9 @@ impl RelayConnection {
 
     /// Acknowledges an envelope push. Call only after the message is durably processed.
     pub fn ack(&self, message_id: u64) -> Result<(), RequestError> {
-        let frame = Frame::PushAck { message_id }.encode();
+        let frame = Frame::PushAck { message_id }
+            .encode()
+            .map_err(RequestError::Encode)?;
         self.out
             .send(Message::Binary(frame.into()))
             .map_err(|_| RequestError::Closed)

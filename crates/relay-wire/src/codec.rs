@@ -1,6 +1,6 @@
 //! Bounded big-endian primitives used by the frame codec.
 
-use crate::DecodeError;
+use crate::{DecodeError, EncodeError};
 
 /// Appends big-endian primitives and length-prefixed fields to a buffer.
 #[derive(Debug, Default)]
@@ -24,24 +24,54 @@ impl Writer {
     pub(crate) fn raw(&mut self, v: &[u8]) {
         self.buf.extend_from_slice(v);
     }
-    /// A `u8` length then the bytes; the caller guarantees `v.len() <= 255`.
-    pub(crate) fn bytes8(&mut self, v: &[u8]) {
-        let len = u8::try_from(v.len()).unwrap_or(u8::MAX);
-        self.u8(len);
-        self.raw(&v[..usize::from(len)]);
+    /// A `u8` length then the bytes, refused (never truncated) above `max` or 255.
+    pub(crate) fn bytes8(
+        &mut self,
+        v: &[u8],
+        max: usize,
+        field: &'static str,
+    ) -> Result<(), EncodeError> {
+        let len = fits(v, max.min(usize::from(u8::MAX)), field)?;
+        self.u8(len as u8);
+        self.raw(v);
+        Ok(())
     }
-    /// A `u16` length then the bytes (truncated at 65535, which every bound is below).
-    pub(crate) fn bytes16(&mut self, v: &[u8]) {
-        let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
-        self.u16(len);
-        self.raw(&v[..usize::from(len)]);
+    /// A `u16` length then the bytes, refused (never truncated) above `max` or 65 535.
+    pub(crate) fn bytes16(
+        &mut self,
+        v: &[u8],
+        max: usize,
+        field: &'static str,
+    ) -> Result<(), EncodeError> {
+        let len = fits(v, max.min(usize::from(u16::MAX)), field)?;
+        self.u16(len as u16);
+        self.raw(v);
+        Ok(())
     }
-    /// A `u32` length then the bytes.
-    pub(crate) fn bytes32(&mut self, v: &[u8]) {
-        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
-        self.u32(len);
-        self.raw(&v[..len as usize]);
+    /// A `u32` length then the bytes, refused (never truncated) above `max`.
+    pub(crate) fn bytes32(
+        &mut self,
+        v: &[u8],
+        max: usize,
+        field: &'static str,
+    ) -> Result<(), EncodeError> {
+        let len = fits(v, max.min(u32::MAX as usize), field)?;
+        self.u32(len as u32);
+        self.raw(v);
+        Ok(())
     }
+}
+
+/// `v.len()` if it is at most `max` (which the callers keep within the length prefix's range).
+fn fits(v: &[u8], max: usize, field: &'static str) -> Result<usize, EncodeError> {
+    if v.len() > max {
+        return Err(EncodeError {
+            field,
+            len: v.len(),
+            max,
+        });
+    }
+    Ok(v.len())
 }
 
 /// Reads big-endian primitives, checking every length against both its bound and what is left

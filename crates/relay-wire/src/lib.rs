@@ -49,6 +49,19 @@ pub fn auth_message(challenge: &[u8; CHALLENGE_LEN], relay_host: &str) -> Vec<u8
     msg
 }
 
+/// A frame could not be encoded: a field is longer than the protocol allows. Nothing is ever
+/// truncated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is {len} bytes; the protocol allows at most {max}")]
+pub struct EncodeError {
+    /// Which field.
+    pub field: &'static str,
+    /// Its length.
+    pub len: usize,
+    /// The most the decoder accepts.
+    pub max: usize,
+}
+
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -357,7 +370,7 @@ impl Request {
         }
     }
 
-    fn encode_body(&self, w: &mut Writer) {
+    fn encode_body(&self, w: &mut Writer) -> Result<(), EncodeError> {
         match self {
             Request::Authenticate {
                 identity_key,
@@ -367,7 +380,7 @@ impl Request {
             } => {
                 w.raw(identity_key);
                 w.u32(*device_id);
-                w.bytes8(relay_host.as_bytes());
+                w.bytes8(relay_host.as_bytes(), MAX_HOST_LEN, "relay_host")?;
                 w.raw(signature);
             }
             Request::Ping
@@ -379,7 +392,7 @@ impl Request {
                 username,
                 pin_verifier,
             } => {
-                w.bytes8(username.as_bytes());
+                w.bytes8(username.as_bytes(), MAX_USERNAME_LEN, "username")?;
                 match pin_verifier {
                     Some(pin) => {
                         w.u8(1);
@@ -389,17 +402,14 @@ impl Request {
                 }
             }
             Request::UsernameLookup { username } | Request::UsernameChange { username } => {
-                w.bytes8(username.as_bytes());
+                w.bytes8(username.as_bytes(), MAX_USERNAME_LEN, "username")?;
             }
             Request::RegLockSet { pin_verifier } => w.raw(pin_verifier),
-            Request::UploadSignedPrekey(k) | Request::UploadLastResortKemPrekey(k) => {
-                encode_prekey(w, k);
-            }
-            Request::UploadOneTimePrekeys(keys) | Request::UploadOneTimeKemPrekeys(keys) => {
-                w.u16(u16::try_from(keys.len()).unwrap_or(u16::MAX));
-                for k in keys.iter().take(usize::from(u16::MAX)) {
-                    encode_prekey(w, k);
-                }
+            Request::UploadSignedPrekey(k) => encode_prekey(w, k, MAX_PREKEY_LEN)?,
+            Request::UploadLastResortKemPrekey(k) => encode_prekey(w, k, MAX_KEM_PREKEY_LEN)?,
+            Request::UploadOneTimePrekeys(keys) => encode_prekeys(w, keys, MAX_PREKEY_LEN)?,
+            Request::UploadOneTimeKemPrekeys(keys) => {
+                encode_prekeys(w, keys, MAX_KEM_PREKEY_LEN)?;
             }
             Request::FetchBundle { address } => encode_address(w, address),
             Request::SendEnvelope {
@@ -407,9 +417,10 @@ impl Request {
                 envelope,
             } => {
                 encode_address(w, recipient);
-                w.bytes32(envelope);
+                w.bytes32(envelope, MAX_ENVELOPE_LEN, "envelope")?;
             }
         }
+        Ok(())
     }
 
     fn decode_body(op: Op, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -469,9 +480,25 @@ impl Request {
     }
 }
 
-fn encode_prekey(w: &mut Writer, k: &Prekey) {
+fn encode_prekey(w: &mut Writer, k: &Prekey, max: usize) -> Result<(), EncodeError> {
     w.u32(k.id);
-    w.bytes16(&k.bytes);
+    w.bytes16(&k.bytes, max, "prekey")
+}
+
+fn encode_prekeys(w: &mut Writer, keys: &[Prekey], max: usize) -> Result<(), EncodeError> {
+    if keys.len() > MAX_PREKEYS_PER_UPLOAD {
+        return Err(EncodeError {
+            field: "prekey_count",
+            len: keys.len(),
+            max: MAX_PREKEYS_PER_UPLOAD,
+        });
+    }
+    // Cannot fail: at most MAX_PREKEYS_PER_UPLOAD (100).
+    w.u16(keys.len() as u16);
+    for k in keys {
+        encode_prekey(w, k, max)?;
+    }
+    Ok(())
 }
 
 fn decode_prekey(r: &mut Reader<'_>, max: usize) -> Result<Prekey, DecodeError> {
@@ -551,23 +578,23 @@ pub enum Response {
 }
 
 impl Response {
-    fn encode_body(&self, w: &mut Writer) {
+    fn encode_body(&self, w: &mut Writer) -> Result<(), EncodeError> {
         match self {
             Response::Ok => {}
             Response::Account { account } => w.raw(account),
             Response::Bundle(b) => {
-                encode_prekey(w, &b.signed_prekey);
+                encode_prekey(w, &b.signed_prekey, MAX_PREKEY_LEN)?;
                 match &b.one_time_prekey {
                     Some(k) => {
                         w.u8(1);
-                        encode_prekey(w, k);
+                        encode_prekey(w, k, MAX_PREKEY_LEN)?;
                     }
                     None => w.u8(0),
                 }
                 match &b.kem_prekey {
                     Some(k) => {
                         w.u8(if k.last_resort { 2 } else { 1 });
-                        encode_prekey(w, &k.prekey);
+                        encode_prekey(w, &k.prekey, MAX_KEM_PREKEY_LEN)?;
                     }
                     None => w.u8(0),
                 }
@@ -580,6 +607,7 @@ impl Response {
                 w.u32(*one_time_kem);
             }
         }
+        Ok(())
     }
 
     fn decode_body(op: Op, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -884,9 +912,10 @@ pub fn peek_header(bytes: &[u8]) -> Option<Header> {
 }
 
 impl Frame {
-    /// Encodes the frame.
-    #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
+    /// Encodes the frame. A field longer than the decoder accepts (docs/PROTOCOL.md, section
+    /// 13, limits) is an [`EncodeError`]: nothing is ever truncated, and every frame this
+    /// returns decodes again.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut w = Writer::default();
         w.u8(PROTOCOL_VERSION);
         match self {
@@ -894,7 +923,7 @@ impl Frame {
                 w.u8(FrameKind::Request as u8);
                 w.u64(*id);
                 w.u16(request.op() as u16);
-                request.encode_body(&mut w);
+                request.encode_body(&mut w)?;
             }
             Frame::Response { id, op, result } => {
                 w.u8(FrameKind::Response as u8);
@@ -903,13 +932,13 @@ impl Frame {
                 match result {
                     Ok(resp) => {
                         w.u8(0);
-                        resp.encode_body(&mut w);
+                        resp.encode_body(&mut w)?;
                     }
                     Err(e) => {
                         w.u8(1);
                         w.u16(e.code.to_u16());
                         w.u64(e.detail);
-                        w.bytes16(e.message.as_bytes());
+                        w.bytes16(e.message.as_bytes(), MAX_ERROR_MESSAGE_LEN, "message")?;
                     }
                 }
             }
@@ -925,7 +954,7 @@ impl Frame {
                     Push::Challenge { challenge } => w.raw(challenge),
                     Push::Envelope(d) => {
                         w.u64(d.received_at_ms);
-                        w.bytes32(&d.envelope);
+                        w.bytes32(&d.envelope, MAX_ENVELOPE_LEN, "envelope")?;
                     }
                     Push::QueueDrained => {}
                     Push::PrekeysLow {
@@ -943,7 +972,7 @@ impl Frame {
                 w.u16(PushOp::Envelope as u16);
             }
         }
-        w.buf
+        Ok(w.buf)
     }
 
     /// Decodes one frame, rejecting oversized input, unknown versions/kinds/ops and trailing

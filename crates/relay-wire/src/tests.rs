@@ -141,7 +141,7 @@ fn all_frames() -> Vec<Frame> {
 #[test]
 fn every_frame_round_trips() {
     for frame in all_frames() {
-        let bytes = frame.encode();
+        let bytes = frame.encode().unwrap();
         assert_eq!(Frame::decode(&bytes), Ok(frame.clone()), "{frame:?}");
         let header = peek_header(&bytes).unwrap();
         assert_eq!(header.version, PROTOCOL_VERSION);
@@ -151,7 +151,7 @@ fn every_frame_round_trips() {
 #[test]
 fn every_truncation_is_rejected_without_panicking() {
     for frame in all_frames() {
-        let bytes = frame.encode();
+        let bytes = frame.encode().unwrap();
         for cut in 0..bytes.len() {
             assert!(
                 Frame::decode(&bytes[..cut]).is_err(),
@@ -164,7 +164,7 @@ fn every_truncation_is_rejected_without_panicking() {
 #[test]
 fn trailing_bytes_are_rejected() {
     for frame in all_frames() {
-        let mut bytes = frame.encode();
+        let mut bytes = frame.encode().unwrap();
         bytes.push(0);
         assert_eq!(
             Frame::decode(&bytes),
@@ -179,7 +179,8 @@ fn unknown_version_kind_and_op_are_typed_errors() {
         id: 1,
         request: Request::Ping,
     }
-    .encode();
+    .encode()
+    .unwrap();
     bytes[0] = 2;
     assert_eq!(
         Frame::decode(&bytes),
@@ -215,7 +216,8 @@ fn oversized_frames_and_fields_are_rejected_before_allocation() {
             envelope: vec![],
         },
     }
-    .encode();
+    .encode()
+    .unwrap();
     let len_at = bytes.len() - 4;
     bytes[len_at..].copy_from_slice(&u32::MAX.to_be_bytes());
     assert!(matches!(
@@ -231,7 +233,8 @@ fn oversized_frames_and_fields_are_rejected_before_allocation() {
         id: 1,
         request: Request::UploadOneTimePrekeys(vec![]),
     }
-    .encode();
+    .encode()
+    .unwrap();
     let at = bytes.len() - 2;
     bytes[at..].copy_from_slice(&(MAX_PREKEYS_PER_UPLOAD as u16 + 1).to_be_bytes());
     assert!(matches!(
@@ -242,14 +245,18 @@ fn oversized_frames_and_fields_are_rejected_before_allocation() {
         })
     ));
 
-    // A username longer than the bound.
-    let long = Frame::Request {
+    // A username longer than the bound (which the encoder refuses to write, so the length
+    // byte of one at the bound is raised by hand).
+    let mut long = Frame::Request {
         id: 1,
         request: Request::UsernameLookup {
-            username: "a".repeat(MAX_USERNAME_LEN + 1),
+            username: "a".repeat(MAX_USERNAME_LEN),
         },
     }
-    .encode();
+    .encode()
+    .unwrap();
+    long[HEADER_LEN] += 1;
+    long.push(b'a');
     assert!(matches!(
         Frame::decode(&long),
         Err(DecodeError::TooLong {
@@ -268,7 +275,8 @@ fn bad_flags_and_utf8_are_rejected() {
             pin_verifier: None,
         },
     }
-    .encode();
+    .encode()
+    .unwrap();
     let last = bytes.len() - 1;
     bytes[last] = 2;
     assert!(matches!(
@@ -284,7 +292,8 @@ fn bad_flags_and_utf8_are_rejected() {
             username: "ab".into(),
         },
     }
-    .encode();
+    .encode()
+    .unwrap();
     let last = bytes.len() - 1;
     bytes[last] = 0xFF;
     assert_eq!(
@@ -292,7 +301,7 @@ fn bad_flags_and_utf8_are_rejected() {
         Err(DecodeError::BadUtf8 { field: "username" })
     );
     // Non-envelope pushes must carry id 0.
-    let mut bytes = Frame::Push(Push::QueueDrained).encode();
+    let mut bytes = Frame::Push(Push::QueueDrained).encode().unwrap();
     bytes[9] = 1;
     assert!(matches!(
         Frame::decode(&bytes),
@@ -316,14 +325,14 @@ fn random_mutations_never_panic() {
     let mut decoded_ok = 0;
     for _ in 0..20_000 {
         let frame = &frames[(next() as usize) % frames.len()];
-        let mut bytes = frame.encode();
+        let mut bytes = frame.encode().unwrap();
         for _ in 0..=(next() % 4) {
             let at = (next() as usize) % bytes.len();
             bytes[at] = next() as u8;
         }
         if let Ok(f) = Frame::decode(&bytes) {
             // Whatever decodes must re-encode to the same bytes (canonical encoding).
-            assert_eq!(f.encode(), bytes);
+            assert_eq!(f.encode().unwrap(), bytes);
             decoded_ok += 1;
         }
     }
@@ -366,7 +375,7 @@ fn delete_account_bytes() {
         id: 0x0102_0304_0506_0708,
         request: Request::DeleteAccount,
     };
-    let bytes = frame.encode();
+    let bytes = frame.encode().unwrap();
     assert_eq!(
         bytes,
         [1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x00, 0x03],
@@ -386,7 +395,89 @@ fn delete_account_bytes() {
         op: Op::DeleteAccount as u16,
         result: Ok(Response::Ok),
     };
-    let bytes = response.encode();
+    let bytes = response.encode().unwrap();
     assert_eq!(bytes, [1, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0x00, 0x03, 0]);
     assert_eq!(Frame::decode(&bytes), Ok(response));
+}
+
+/// The encoder refuses what the decoder would reject, naming the field, instead of cutting
+/// it to fit (which would send something other than what the caller asked for).
+#[test]
+fn encoding_refuses_oversized_fields_instead_of_truncating() {
+    let request = |request| Frame::Request { id: 1, request }.encode();
+    assert_eq!(
+        request(Request::UsernameLookup {
+            username: "a".repeat(MAX_USERNAME_LEN + 1),
+        }),
+        Err(EncodeError {
+            field: "username",
+            len: MAX_USERNAME_LEN + 1,
+            max: MAX_USERNAME_LEN,
+        })
+    );
+    let recipient = Address {
+        account: [7; 32],
+        device: 1,
+    };
+    assert_eq!(
+        request(Request::SendEnvelope {
+            recipient,
+            envelope: vec![0; MAX_ENVELOPE_LEN + 1],
+        })
+        .map_err(|e| e.field),
+        Err("envelope")
+    );
+    let key = Prekey {
+        id: 1,
+        bytes: vec![0; 32],
+    };
+    assert_eq!(
+        request(Request::UploadOneTimePrekeys(vec![
+            key.clone();
+            MAX_PREKEYS_PER_UPLOAD
+                + 1
+        ]))
+        .map_err(|e| e.field),
+        Err("prekey_count")
+    );
+    assert_eq!(
+        request(Request::UploadSignedPrekey(Prekey {
+            id: 1,
+            bytes: vec![0; MAX_PREKEY_LEN + 1],
+        }))
+        .map_err(|e| e.field),
+        Err("prekey")
+    );
+    // A KEM prekey may be longer than an X25519 one, up to its own limit.
+    assert!(
+        request(Request::UploadLastResortKemPrekey(Prekey {
+            id: 1,
+            bytes: vec![0; MAX_KEM_PREKEY_LEN],
+        }))
+        .is_ok()
+    );
+    let long_error = ErrorResponse {
+        code: ErrorCode::Internal,
+        detail: 0,
+        message: "x".repeat(MAX_ERROR_MESSAGE_LEN + 1),
+    };
+    assert_eq!(
+        Frame::Response {
+            id: 1,
+            op: 0,
+            result: Err(long_error),
+        }
+        .encode()
+        .map_err(|e| e.field),
+        Err("message")
+    );
+    // At the limits everything encodes and decodes back unchanged.
+    let at_limit = Frame::Request {
+        id: 2,
+        request: Request::SendEnvelope {
+            recipient,
+            envelope: vec![1; MAX_ENVELOPE_LEN],
+        },
+    };
+    assert_eq!(Frame::decode(&at_limit.encode().unwrap()), Ok(at_limit));
 }

@@ -434,6 +434,7 @@ async fn sender(
                 },
             }
             .encode()
+            .unwrap()
         };
         if sink.send(Message::Binary(frame.into())).await.is_err() {
             return;
@@ -496,6 +497,7 @@ async fn receiver(ws: Ws, echo: bool, sh: Arc<Shared>) -> Vec<u64> {
                                 message_id: d.message_id,
                             }
                             .encode()
+                            .unwrap()
                             .into(),
                         ))
                         .await

@@ -375,14 +375,29 @@ impl<S: Storage> Connection<S> {
     }
 
     fn push(&mut self, push: Push) {
-        self.outbox
-            .push(Message::Binary(Frame::Push(push).encode().into()));
+        // Pushes carry only what the relay accepted within the same limits, so this cannot
+        // fail; if it ever did, the push is dropped (an envelope stays queued for next time).
+        match Frame::Push(push).encode() {
+            Ok(frame) => self.outbox.push(Message::Binary(frame.into())),
+            Err(e) => tracing::error!(error = %e, "push not encodable; dropped"),
+        }
     }
 
     fn respond(&mut self, id: u64, op: u16, result: Result<Response, ErrorResponse>) {
-        self.outbox.push(Message::Binary(
-            Frame::Response { id, op, result }.encode().into(),
-        ));
+        let frame = Frame::Response { id, op, result }
+            .encode()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "response not encodable; answering Internal");
+                let internal = ErrorResponse::new(ErrorCode::Internal, 0, "");
+                Frame::Response {
+                    id,
+                    op,
+                    result: Err(internal),
+                }
+                .encode()
+                .unwrap_or_default()
+            });
+        self.outbox.push(Message::Binary(frame.into()));
     }
 
     async fn on_message(&mut self, msg: Message) -> Next {

@@ -223,7 +223,8 @@ async fn malformed_frames_get_typed_errors_and_everyone_keeps_being_served() {
         id: 77,
         request: Request::Ping,
     }
-    .encode();
+    .encode()
+    .unwrap();
     // Unknown version: error echoes id and op.
     let mut bad = ping.clone();
     bad[0] = 9;
@@ -253,7 +254,8 @@ async fn malformed_frames_get_typed_errors_and_everyone_keeps_being_served() {
             envelope: vec![1; 4],
         },
     }
-    .encode();
+    .encode()
+    .unwrap();
     let at = bad.len() - 8;
     bad[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
     c.send_raw(bad).await.unwrap();
@@ -268,7 +270,7 @@ async fn malformed_frames_get_typed_errors_and_everyone_keeps_being_served() {
         ErrorCode::Malformed
     );
     // A client may not send pushes.
-    c.send_raw(Frame::Push(Push::QueueDrained).encode())
+    c.send_raw(Frame::Push(Push::QueueDrained).encode().unwrap())
         .await
         .unwrap();
     assert_eq!(

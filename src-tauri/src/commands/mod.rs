@@ -6,7 +6,10 @@ mod chat;
 mod contacts;
 mod privacy;
 mod profile;
+mod startup;
 mod verify;
+
+pub(crate) use startup::mark_process_start;
 
 /// Everything the tauri-specta builder needs to know about our commands.
 pub(crate) fn all() -> tauri_specta::Commands<tauri::Wry> {
@@ -41,6 +44,7 @@ pub(crate) fn all() -> tauri_specta::Commands<tauri::Wry> {
         privacy::set_setting,
         privacy::set_hardened,
         privacy::set_key_storage,
+        startup::ui_ready,
     ]
 }
 

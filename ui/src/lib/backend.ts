@@ -112,6 +112,8 @@ export type SottoEvent =
   | { kind: 'backup-progress'; done: number; total: number }
   | { kind: 'locked' };
 
+export type StartupStage = 'first-paint' | 'first-screen';
+
 export const EVENT_CHANNEL = 'sotto://event';
 
 export interface Backend {
@@ -167,6 +169,8 @@ export interface Backend {
   }): Promise<{ changed: SettingChange[]; page: PrivacyPage }>;
   setKeyStorage(a: { mode: KeyStorage; passphrase: string | null }): Promise<PrivacyPage>;
   exportBackup(a: { path: string; passphrase: string }): Promise<{ path: string; bytes: number }>;
+  /** Start-up timing: the first frame, then the first usable screen, is on screen. */
+  uiReady(a: { stage: StartupStage }): Promise<null>;
   onEvent(cb: (e: SottoEvent) => void): () => void;
 }
 
@@ -247,6 +251,7 @@ export function tauriBackend(): Backend {
     setHardened: call<{ changed: SettingChange[]; page: PrivacyPage }>('set_hardened'),
     setKeyStorage: call<PrivacyPage>('set_key_storage'),
     exportBackup: call<{ path: string; bytes: number }>('export_backup'),
+    uiReady: call<null>('ui_ready'),
     onEvent(cb) {
       start();
       listeners.add(cb);

@@ -184,7 +184,7 @@ impl Client {
     pub async fn request(&mut self, request: Request) -> Result<Result<Response, ErrorResponse>> {
         let id = self.next_id;
         self.next_id += 1;
-        self.send_raw(Frame::Request { id, request }.encode())
+        self.send_raw(Frame::Request { id, request }.encode().unwrap())
             .await?;
         Ok(self.response_to(id).await?.1)
     }
@@ -240,7 +240,8 @@ impl Client {
     }
 
     pub async fn ack(&mut self, message_id: u64) -> Result<()> {
-        self.send_raw(Frame::PushAck { message_id }.encode()).await
+        self.send_raw(Frame::PushAck { message_id }.encode().unwrap())
+            .await
     }
 
     /// A Ping round trip: every earlier frame of this connection has been handled.

@@ -1,0 +1,99 @@
+// Measures scrolling a very long conversation in the real window (scripts/measure-desktop.sh
+// prepares the profile and runs this with the release build). The passphrase profile at
+// SOTTO_MEASURE_PROFILE is unlocked through the UI, the conversation with SOTTO_MEASURE_CONTACT
+// opened, and the message list is scrolled from the newest message to the oldest by a fixed
+// step every frame, loading older pages as the UI does when a person scrolls up. Prints the
+// frame intervals seen by requestAnimationFrame and how long the whole way up took.
+import { launchApp, startDisplay } from '../lib/harness.mjs';
+
+const profileDir = process.env.SOTTO_MEASURE_PROFILE;
+const passphrase = process.env.SOTTO_PASSPHRASE;
+const contact = process.env.SOTTO_MEASURE_CONTACT ?? 'bob';
+const step = Number(process.env.SOTTO_MEASURE_STEP_PX ?? 2000);
+const limitMs = Number(process.env.SOTTO_MEASURE_LIMIT_MS ?? 600_000);
+if (!profileDir || !passphrase) {
+  console.error('set SOTTO_MEASURE_PROFILE and SOTTO_PASSPHRASE');
+  process.exit(2);
+}
+
+const percentile = (sorted, p) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+
+const display = await startDisplay();
+const app = await launchApp({ display: display.display, profileDir, name: 'measure-scroll' });
+try {
+  const { browser } = app;
+  const unlock = await browser.$('[data-testid="unlock-passphrase"]');
+  await unlock.waitForDisplayed({ timeout: 30_000 });
+  await unlock.setValue(passphrase);
+  await browser.$('[data-testid="unlock-submit"]').click();
+  const conversation = await browser.$(`[data-testid="conversation-${contact}"]`);
+  await conversation.waitForDisplayed({ timeout: 30_000 });
+  const openedAt = Date.now();
+  await conversation.click();
+  await browser.$('[data-testid="message"]').waitForDisplayed({ timeout: 30_000 });
+  const openMs = Date.now() - openedAt;
+  await app.screenshot('newest');
+
+  // The loop runs in the page on its own; the script only polls for its result, so no single
+  // WebDriver call has to last as long as the whole scroll.
+  await browser.execute(
+    (stepPx, limit) => {
+      const list = document.querySelector('[data-testid="message-list"]');
+      const deltas = [];
+      const t0 = performance.now();
+      let last = t0;
+      let topSince = null;
+      const oldestShown = () =>
+        Math.min(
+          ...[...document.querySelectorAll('[data-testid="message"]')].map((m) =>
+            Number(m.getAttribute('data-message-id')),
+          ),
+        );
+      const finish = (now, timedOut) => {
+        window.__sottoScroll = { deltas, ms: now - t0, oldest: oldestShown(), timedOut };
+      };
+      function frame(now) {
+        deltas.push(now - last);
+        last = now;
+        list.scrollTop = Math.max(0, list.scrollTop - stepPx);
+        const loading = document.querySelector('.messages .loading') !== null;
+        if (list.scrollTop === 0 && !loading) {
+          topSince ??= now;
+          // At the top for a second with nothing loading: the oldest page is in.
+          if (now - topSince > 1000) return finish(now, false);
+        } else {
+          topSince = null;
+        }
+        if (now - t0 > limit) return finish(now, true);
+        requestAnimationFrame(frame);
+      }
+      window.__sottoScroll = null;
+      requestAnimationFrame(frame);
+    },
+    step,
+    limitMs,
+  );
+  let result = null;
+  while (!result) {
+    await new Promise((r) => setTimeout(r, 2000));
+    result = await browser.execute(() => window.__sottoScroll);
+  }
+  await app.screenshot('oldest');
+
+  const d = result.deltas.slice(1).sort((a, b) => a - b);
+  const over = (ms) => d.filter((x) => x > ms).length;
+  console.log(`conversation opened (newest page shown) in ${openMs} ms`);
+  console.log(
+    `scrolled to the oldest message (id ${result.oldest}) in ${(result.ms / 1000).toFixed(1)} s` +
+      `${result.timedOut ? ' (stopped at the time limit)' : ''}, ${step} px per frame`,
+  );
+  console.log(
+    `frames: ${d.length}; interval p50 ${percentile(d, 50).toFixed(1)} ms, p95 ` +
+      `${percentile(d, 95).toFixed(1)} ms, p99 ${percentile(d, 99).toFixed(1)} ms, max ` +
+      `${d[d.length - 1].toFixed(1)} ms; over 50 ms: ${over(50)}, over 100 ms: ${over(100)}`,
+  );
+} finally {
+  await app.close();
+  await display.close();
+}
