@@ -135,8 +135,9 @@ async fn pump(mut client: Client, mut jobs: mpsc::Receiver<Job>, sink: Sink) {
             (sink.event)(SottoEvent::connection(online));
         }
     }
-    // Every handle is gone: the profile was locked or the app is quitting.
-    client.send_owed_receipts().await;
+    // Every handle is gone: the profile was locked or the app is quitting. Receipts still
+    // owed (the pump sends them on the turn after each message) are not worth keeping the
+    // database open for after a lock.
     drop(client);
 }
 
