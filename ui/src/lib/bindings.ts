@@ -78,6 +78,11 @@ export const commands = {
 	setHardened: (on: boolean, passphrase: string | null) => typedError<HardenedResult, UiError>(__TAURI_INVOKE("set_hardened", { on, passphrase })),
 	/**  Switches where the database key is kept (re-wrapping it; messages are not re-encrypted). */
 	setKeyStorage: (mode: KeyStorageView, passphrase: string | null) => typedError<PrivacyPage, UiError>(__TAURI_INVOKE("set_key_storage", { mode, passphrase })),
+	/**
+	 *  The UI has painted `stage`. Logged; with `SOTTO_STARTUP_REPORT=1` also written to stderr
+	 *  with the wall-clock time, for scripts/measure-desktop.sh.
+	 */
+	uiReady: (stage: StartupStage) => __TAURI_INVOKE<void>("ui_ready", { stage }),
 };
 
 /* Types */
@@ -545,6 +550,13 @@ done: number | null;
 total: number | null } | 
 /**  The profile was locked: drop all decrypted content. */
 { kind: "locked" };
+
+/**  What the UI has just put on screen. */
+export type StartupStage = 
+/**  The first frame (the splash). */
+"first-paint" | 
+/**  The first screen a person can use: onboarding, unlock or the conversations. */
+"first-screen";
 
 /**  A failed command. */
 export type UiError = {
