@@ -56,6 +56,23 @@ now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
 # --- 1. start-up --------------------------------------------------------------------------
+# Launches a program with SOTTO_STARTUP_REPORT=1 and stderr to LOG, waits (at most 30 s) until
+# it reports STAGE, stops it, and sets `t0` to the launch time in epoch ms.
+launch_until() {
+  local stage="$1" log="$2"; shift 2
+  t0=$(now_ms)
+  env SOTTO_STARTUP_REPORT=1 "$@" 2>"$log" >/dev/null &
+  local pid=$!
+  for _ in $(seq 1 300); do
+    grep -q "stage=$stage" "$log" && break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+# The epoch ms a LOG reports for STAGE (empty if none).
+stage_at() { sed -n "s/.*stage=$2 epoch_ms=\([0-9]*\).*/\1/p" "$1" | head -1; }
+
 say "start-up: $runs launches on fresh profiles"
 paint=() screen=()
 for i in $(seq 1 "$runs"); do
@@ -64,19 +81,9 @@ for i in $(seq 1 "$runs"); do
     if sync && echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then note=" (page cache dropped)"; else
       note=" (page cache could not be dropped here)"; fi
   fi
-  profile="$work/startup-$i"
   log="$work/startup-$i.log"
-  t0=$(now_ms)
-  SOTTO_STARTUP_REPORT=1 SOTTO_PROFILE="$profile" "$app_bin" 2>"$log" >/dev/null &
-  app=$!
-  for _ in $(seq 1 300); do
-    grep -q 'stage=first-screen' "$log" && break
-    sleep 0.1
-  done
-  kill "$app" 2>/dev/null || true
-  wait "$app" 2>/dev/null || true
-  p=$(sed -n 's/.*stage=first-paint epoch_ms=\([0-9]*\).*/\1/p' "$log" | head -1)
-  s=$(sed -n 's/.*stage=first-screen epoch_ms=\([0-9]*\).*/\1/p' "$log" | head -1)
+  launch_until first-screen "$log" SOTTO_PROFILE="$work/startup-$i" "$app_bin"
+  p=$(stage_at "$log" first-paint) s=$(stage_at "$log" first-screen)
   [ -n "$p" ] && [ -n "$s" ] || die "launch $i reported no start-up stages: $(cat "$log")"
   paint+=($((p - t0))) screen+=($((s - t0)))
   printf '  launch %s: first paint %4s ms, first screen %4s ms (%s ms of it after main)%s\n' "$i" \
@@ -89,16 +96,8 @@ say "start-up of the empty Tauri window: $runs launches"
 blank=()
 for i in $(seq 1 "$runs"); do
   log="$work/empty-$i.log"
-  t0=$(now_ms)
-  SOTTO_STARTUP_REPORT=1 "$empty_bin" 2>"$log" >/dev/null &
-  app=$!
-  for _ in $(seq 1 300); do
-    grep -q 'stage=page-loaded' "$log" && break
-    sleep 0.1
-  done
-  kill "$app" 2>/dev/null || true
-  wait "$app" 2>/dev/null || true
-  b=$(sed -n 's/.*stage=page-loaded epoch_ms=\([0-9]*\).*/\1/p' "$log" | head -1)
+  launch_until page-loaded "$log" "$empty_bin"
+  b=$(stage_at "$log" page-loaded)
   [ -n "$b" ] || die "the empty window reported no page load: $(cat "$log")"
   blank+=($((b - t0)))
   printf '  launch %s: blank page loaded %4s ms\n' "$i" "$((b - t0))"
