@@ -12,6 +12,8 @@ import type {
 import { toUiError } from './backend';
 
 export const PAGE = 100;
+/** Older history comes in larger pages: each page rebuilds the list's row index once. */
+export const OLDER_PAGE = 500;
 const MAX_PAGES_TO_FIND = 2000;
 const RANK: Record<DeliveryState, number> = {
   queued: 0,
@@ -101,10 +103,10 @@ export class Session {
       const older = await this.backend.messages({
         contactId,
         beforeId: this.thread[0]?.id ?? null,
-        limit: PAGE,
+        limit: OLDER_PAGE,
       });
       if (token !== this.openToken || this.disposed) return;
-      this.hasMore = older.length >= PAGE;
+      this.hasMore = older.length >= OLDER_PAGE;
       const firstId = this.thread[0]?.id ?? Infinity;
       this.thread = [...older.filter((m) => m.id < firstId), ...this.thread];
     } finally {
