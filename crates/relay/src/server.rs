@@ -42,6 +42,9 @@ const MAX_ACKS_IN_FLIGHT: usize = 256;
 /// Most envelopes pushed from memory and not yet acknowledged per connection; beyond this the
 /// connection reads its mailbox instead (bounded memory for a recipient that does not ack).
 const MAX_AHEAD: usize = 256;
+/// Largest envelope pushed from memory; larger ones are read from the mailbox, so a recipient
+/// connection's event queue holds at most 64 × 16 KiB of envelope copies.
+const MAX_MEMORY_PUSH: usize = 16 * 1024;
 /// Fallback mailbox poll for authenticated connections.
 const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -774,8 +777,10 @@ impl<S: Storage> Connection<S> {
                 }
                 // A recipient connected to this node gets the envelope from memory once it is
                 // committed (the storage writer runs the hook in commit order, so pushes stay
-                // in id order); otherwise a wake-up (it may connect meanwhile) reads the mailbox.
-                let copy = self.state.hub.is_local(recipient).then(|| envelope.clone());
+                // in id order); otherwise (or if large) a wake-up reads the mailbox.
+                let copy = (envelope.len() <= MAX_MEMORY_PUSH
+                    && self.state.hub.is_local(recipient))
+                .then(|| envelope.clone());
                 let now = now_ms();
                 let state = self.state.clone();
                 let on_commit: OnCommit = Box::new(move |message_id| {
