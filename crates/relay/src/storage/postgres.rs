@@ -37,8 +37,8 @@ use super::{
 };
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-/// Default number of pooled connections. Each operation holds one for its whole transaction,
-/// so this bounds the operations in flight; PostgreSQL flushes concurrent commits together.
+/// Default number of pooled connections. Each operation other than enqueue and ack holds one
+/// for its whole transaction, so this bounds those in flight.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 const CHANNEL: &str = "sotto_relay_mail";
 /// Batching writers per relay process, each on its own connection. A mailbox always goes to
