@@ -38,8 +38,10 @@ pub struct Cli {
     /// the URL is then refused.
     #[arg(long, env = "SOTTO_RELAY_DATABASE_CA")]
     pub database_ca: Option<PathBuf>,
-    /// PostgreSQL connections per relay process (default 16). Each storage operation holds
-    /// one for its transaction, so this bounds the operations in flight.
+    /// Pooled PostgreSQL connections per relay process (default 16). Each storage operation
+    /// other than sending and acknowledging envelopes holds one for its transaction, so this
+    /// bounds those operations in flight; envelopes and acks go through four batching writers
+    /// with a connection each, in addition to the pool.
     #[arg(long, env = "SOTTO_RELAY_DATABASE_POOL_SIZE")]
     pub database_pool_size: Option<usize>,
     /// PEM certificate chain for TLS (wss). Requires --tls-key.

@@ -29,8 +29,8 @@ use crate::limits::{Action, ConnLimiter, ConnPermit, LimitKey, Limits};
 use crate::metrics::Metrics;
 use crate::now_ms;
 use crate::storage::{
-    BundleError, ChangeError, ClaimError, EnqueueError, OneTimeKind, ReleaseError, Storage,
-    StorageError, UploadError,
+    BundleError, ChangeError, ClaimError, EnqueueError, OnCommit, OneTimeKind, ReleaseError,
+    Storage, StorageError, UploadError,
 };
 
 /// The WebSocket endpoint path.
@@ -39,6 +39,12 @@ pub const WS_PATH: &str = "/v1/websocket";
 const PUSH_BATCH: u32 = 64;
 /// Push acks of one connection being committed at once; beyond this the connection waits.
 const MAX_ACKS_IN_FLIGHT: usize = 256;
+/// Most envelopes pushed from memory and not yet acknowledged per connection; beyond this the
+/// connection reads its mailbox instead (bounded memory for a recipient that does not ack).
+const MAX_AHEAD: usize = 256;
+/// Largest envelope pushed from memory; larger ones are read from the mailbox, so a recipient
+/// connection's event queue holds at most 64 × 16 KiB of envelope copies.
+const MAX_MEMORY_PUSH: usize = 16 * 1024;
 /// Fallback mailbox poll for authenticated connections.
 const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -272,8 +278,14 @@ struct Authed {
     addr: Address,
     hub_id: u64,
     events: mpsc::Receiver<HubEvent>,
-    /// Highest message id pushed on this connection.
+    /// Set by the hub when an event was dropped on a full queue: read the mailbox.
+    missed: Arc<std::sync::atomic::AtomicBool>,
+    /// Every envelope of the mailbox with an id up to this one has been pushed on this
+    /// connection (or deleted).
     cursor: u64,
+    /// Ids above `cursor` pushed from memory ([`HubEvent::Deliver`]) and not acknowledged on
+    /// this connection: a mailbox read skips them instead of pushing them twice.
+    ahead: std::collections::BTreeSet<u64>,
 }
 
 impl<S: Storage> Connection<S> {
@@ -342,9 +354,7 @@ impl<S: Storage> Connection<S> {
                     Ok(Some(Ok(msg))) => self.on_message(msg).await,
                 },
                 event = recv_event(&mut self.auth) => match event {
-                    Some(HubEvent::Wake) => self.deliver().await,
-                    Some(HubEvent::Push(p)) => { self.push(p); Next::Continue }
-                    Some(HubEvent::Close) => Next::Close,
+                    Some(event) => self.on_event(event).await,
                     None => Next::Close,
                 },
                 _ = poll.tick(), if self.auth.is_some() => self.deliver().await,
@@ -464,9 +474,51 @@ impl<S: Storage> Connection<S> {
         }
     }
 
+    async fn on_event(&mut self, event: HubEvent) -> Next {
+        let next = match event {
+            HubEvent::Wake => self.deliver().await,
+            HubEvent::Deliver(d) => self.deliver_one(d).await,
+            HubEvent::Push(p) => {
+                self.push(p);
+                Next::Continue
+            }
+            HubEvent::Close => Next::Close,
+        };
+        if matches!(next, Next::Continue)
+            && self
+                .auth
+                .as_ref()
+                .is_some_and(|a| a.missed.swap(false, Ordering::Acquire))
+        {
+            return self.deliver().await;
+        }
+        next
+    }
+
+    /// Pushes an envelope just committed to this device's mailbox straight from memory,
+    /// unless it was pushed already, a backlog is still being read (which will push it in
+    /// order), or too many memory pushes are unacknowledged (then the mailbox is read).
+    async fn deliver_one(&mut self, d: sotto_relay_wire::Delivery) -> Next {
+        let backlog = self.more_backlog;
+        let Some(a) = &mut self.auth else {
+            return Next::Continue;
+        };
+        if d.message_id <= a.cursor || a.ahead.contains(&d.message_id) || backlog {
+            return Next::Continue;
+        }
+        if a.ahead.len() >= MAX_AHEAD {
+            return self.deliver().await;
+        }
+        a.ahead.insert(d.message_id);
+        Metrics::inc(&self.state.metrics.envelopes_pushed_total);
+        self.push(Push::Envelope(d));
+        Next::Continue
+    }
+
     /// Hands the ack to storage without waiting for its commit (see `acks`).
     async fn on_ack(&mut self, message_id: u64) {
-        let Some(a) = &self.auth else { return };
+        let Some(a) = &mut self.auth else { return };
+        a.ahead.remove(&message_id);
         let (state, addr) = (self.state.clone(), a.addr);
         self.settle_acks(MAX_ACKS_IN_FLIGHT - 1).await;
         self.acks.push_back(tokio::spawn(async move {
@@ -502,6 +554,11 @@ impl<S: Storage> Connection<S> {
     /// the first short batch after authentication is followed by `QueueDrained`.
     async fn deliver(&mut self) -> Next {
         self.more_backlog = false;
+        if self.auth.is_none() {
+            return Next::Continue;
+        }
+        // Acked envelopes are deleted before the read, so none is pushed again.
+        self.settle_acks(0).await;
         let Some(a) = &self.auth else {
             return Next::Continue;
         };
@@ -523,9 +580,22 @@ impl<S: Storage> Connection<S> {
         for d in batch {
             if let Some(a) = &mut self.auth {
                 a.cursor = a.cursor.max(d.message_id);
+                if a.ahead.remove(&d.message_id) {
+                    continue; // pushed from memory already
+                }
             }
             Metrics::inc(&self.state.metrics.envelopes_pushed_total);
             self.push(Push::Envelope(d));
+        }
+        if let Some(a) = &mut self.auth {
+            if full {
+                let cursor = a.cursor;
+                a.ahead.retain(|id| *id > cursor);
+            } else {
+                // Everything committed above the old cursor was read: what is left in `ahead`
+                // expired or was deleted.
+                a.ahead.clear();
+            }
         }
         if full {
             self.more_backlog = true;
@@ -705,10 +775,31 @@ impl<S: Storage> Connection<S> {
                         "envelope empty or too large",
                     ));
                 }
-                match storage.enqueue(recipient, envelope, now_ms()).await {
+                // A recipient connected to this node gets the envelope from memory once it is
+                // committed (the storage writer runs the hook in commit order, so pushes stay
+                // in id order); otherwise (or if large) a wake-up reads the mailbox.
+                let copy = (envelope.len() <= MAX_MEMORY_PUSH
+                    && self.state.hub.is_local(recipient))
+                .then(|| envelope.clone());
+                let now = now_ms();
+                let state = self.state.clone();
+                let on_commit: OnCommit = Box::new(move |message_id| {
+                    let event = match copy {
+                        Some(envelope) => HubEvent::Deliver(sotto_relay_wire::Delivery {
+                            message_id,
+                            received_at_ms: now,
+                            envelope,
+                        }),
+                        None => HubEvent::Wake,
+                    };
+                    state.hub.notify(recipient, event);
+                });
+                match storage
+                    .enqueue_then(recipient, envelope, now, on_commit)
+                    .await
+                {
                     Ok(_) => {
                         Metrics::inc(&self.state.metrics.envelopes_accepted_total);
-                        self.state.hub.notify(recipient, HubEvent::Wake);
                         Ok(Response::Ok)
                     }
                     Err(EnqueueError::UnknownRecipient) => Err(ErrorResponse::new(
@@ -843,7 +934,7 @@ impl<S: Storage> Connection<S> {
         if let Err(e) = self.state.storage.touch_device(addr, now_ms()).await {
             return Err(self.storage_error(&e));
         }
-        let (hub_id, events) = self.state.hub.register(addr);
+        let (hub_id, events, missed) = self.state.hub.register(addr);
         if let Err(e) = self.state.storage.set_presence(addr, true).await {
             // Other nodes fall back to polling for this device.
             tracing::warn!(error = %e, "recording presence failed");
@@ -852,7 +943,9 @@ impl<S: Storage> Connection<S> {
             addr,
             hub_id,
             events,
+            missed,
             cursor: 0,
+            ahead: std::collections::BTreeSet::new(),
         });
         Metrics::inc(&self.state.metrics.authenticated_open);
         tracing::debug!("device authenticated");

@@ -992,3 +992,92 @@ async fn delete_account_removes_everything_and_closes_its_connections() {
     let health = relay.http_get("/health").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 }
+
+/// Envelopes for a connected recipient are pushed from memory after their commit; when it
+/// falls behind (more than its event queue and unacknowledged memory pushes hold), it reads
+/// its mailbox instead. Either way: every envelope once, in message-id order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_that_falls_behind_gets_everything_once_in_order() {
+    const SENDERS: usize = 3;
+    const EACH: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(
+        dir.path(),
+        &[
+            "--send-per-minute",
+            "100000",
+            "--frames-per-second",
+            "100000",
+        ],
+    )
+    .unwrap();
+    let bob = key(40);
+    let mut b = relay.connect().await.unwrap();
+    b.authenticate(&bob, 1).await.unwrap();
+    assert!(b.drain_backlog().await.unwrap().is_empty());
+    // Bob reads nothing while the senders send.
+    let mut tasks = Vec::new();
+    for s in 0..SENDERS {
+        let mut c = relay.connect().await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let body = format!("{s}-{i}");
+                c.send(address(&key(40), 1), body.as_bytes())
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < SENDERS * EACH {
+        let d = b.next_envelope(WAIT).await.unwrap();
+        // Half are acknowledged while the rest are still arriving.
+        if got.len() % 2 == 0 {
+            b.ack(d.message_id).await.unwrap();
+        }
+        got.push(d);
+    }
+    assert!(got.windows(2).all(|w| w[0].message_id < w[1].message_id));
+    let mut bodies: Vec<Vec<u8>> = got.iter().map(|d| d.envelope.clone()).collect();
+    bodies.sort();
+    let mut sent: Vec<Vec<u8>> = (0..SENDERS)
+        .flat_map(|s| (0..EACH).map(move |i| format!("{s}-{i}").into_bytes()))
+        .collect();
+    sent.sort();
+    assert_eq!(bodies, sent);
+    // Each sender's envelopes arrived in the order sent.
+    for s in 0..SENDERS {
+        let prefix = format!("{s}-");
+        let order: Vec<usize> = got
+            .iter()
+            .filter_map(|d| {
+                std::str::from_utf8(&d.envelope)
+                    .unwrap()
+                    .strip_prefix(&prefix)
+                    .map(|i| i.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(order, (0..EACH).collect::<Vec<_>>());
+    }
+    b.barrier().await.unwrap();
+    assert!(b.no_envelope_within(Duration::from_millis(300)).await);
+    drop(b);
+    // The unacknowledged half is pushed again on the next connection, nothing else.
+    let mut b = relay.connect().await.unwrap();
+    b.authenticate(&bob, 1).await.unwrap();
+    let backlog = b.drain_backlog().await.unwrap();
+    let unacked: Vec<u64> = got
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|d| d.message_id)
+        .collect();
+    assert_eq!(
+        backlog.iter().map(|d| d.message_id).collect::<Vec<_>>(),
+        unacked
+    );
+}

@@ -315,6 +315,71 @@ pub(crate) async fn mailboxes<S: Storage>(s: &S) {
     s.health().await.unwrap();
 }
 
+/// Enqueues and acks arriving together (written in one batch by batching backends), through
+/// two handles on one database (two relay nodes, or one handle twice): the cap holds exactly,
+/// unknown recipients are refused one by one, each mailbox's ids follow its order of
+/// acceptance, and an envelope acked twice at once is deleted once.
+pub(crate) async fn concurrent_mailboxes<S: Storage>(one: Arc<S>, two: Arc<S>) {
+    let (a, b, unknown) = (addr(11, 1), addr(11, 2), addr(12, 1));
+    one.touch_device(a, T0).await.unwrap();
+    one.touch_device(b, T0).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60u8 {
+        let s = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let to = [a, b, unknown][usize::from(i % 3)];
+        tasks.push(tokio::spawn(async move {
+            (to, s.enqueue(to, vec![i; 20], T0).await)
+        }));
+    }
+    let (mut accepted, mut full) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (to, Ok(id)) => accepted.push((to, id)),
+            (to, Err(EnqueueError::UnknownRecipient)) => assert_eq!(to, unknown),
+            (to, Err(EnqueueError::MailboxFull { cap: 5 })) => {
+                assert_ne!(to, unknown);
+                full += 1;
+            }
+            (_, Err(e)) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(full, 30);
+    for mailbox in [a, b] {
+        let mut ids: Vec<u64> = accepted
+            .iter()
+            .filter(|(to, _)| *to == mailbox)
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        let queued: Vec<u64> = one
+            .pending(mailbox, 0, 100, T0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.message_id)
+            .collect();
+        assert_eq!(queued, ids);
+        let mut acks = Vec::new();
+        for id in ids.iter().chain(&ids) {
+            let s = if acks.len() % 2 == 0 {
+                one.clone()
+            } else {
+                two.clone()
+            };
+            let id = *id;
+            acks.push(tokio::spawn(
+                async move { s.ack(mailbox, id).await.unwrap() },
+            ));
+        }
+        let mut deleted = 0;
+        for t in acks {
+            deleted += usize::from(t.await.unwrap());
+        }
+        assert_eq!(deleted, ids.len());
+        assert!(two.pending(mailbox, 0, 100, T0).await.unwrap().is_empty());
+    }
+}
+
 pub(crate) async fn durability_before<S: Storage>(s: &S) -> u64 {
     let (owner, thief) = (addr(9, 1), addr(10, 1));
     s.touch_device(owner, T0).await.unwrap();

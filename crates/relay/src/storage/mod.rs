@@ -170,6 +170,10 @@ pub struct PrekeyCounts {
     pub one_time_kem: u32,
 }
 
+/// Run with an accepted envelope's message id once it is committed (see
+/// [`Storage::enqueue_then`]).
+pub type OnCommit = Box<dyn FnOnce(u64) + Send + Sync>;
+
 /// Everything the relay persists. All methods are atomic: each runs in one transaction.
 pub trait Storage: Send + Sync + 'static {
     /// Records that a device authenticated (registers it; refreshes account activity).
@@ -250,6 +254,23 @@ pub trait Storage: Send + Sync + 'static {
         envelope: Vec<u8>,
         now_ms: u64,
     ) -> impl Future<Output = Result<u64, EnqueueError>> + Send;
+    /// Like [`Storage::enqueue`], and runs `on_commit` with the message id once the envelope is
+    /// committed, before the result is returned. Backends with one writer per mailbox run the
+    /// hooks of one mailbox in commit (= id) order, so wake-ups sent from them reach the
+    /// recipient's connection in id order.
+    fn enqueue_then(
+        &self,
+        recipient: Address,
+        envelope: Vec<u8>,
+        now_ms: u64,
+        on_commit: OnCommit,
+    ) -> impl Future<Output = Result<u64, EnqueueError>> + Send {
+        async move {
+            let id = self.enqueue(recipient, envelope, now_ms).await?;
+            on_commit(id);
+            Ok(id)
+        }
+    }
     /// Unexpired envelopes with id greater than `after_id`, oldest first.
     fn pending(
         &self,

@@ -1,9 +1,13 @@
 //! PostgreSQL backend for several stateless relay nodes sharing one database.
 //!
-//! Every operation is one transaction on one of a few pooled connections. One-time prekeys are
-//! removed with `DELETE … RETURNING` on a row chosen with `FOR UPDATE SKIP LOCKED`; mailbox caps,
-//! prekey caps and PIN counters lock the relevant row (`FOR UPDATE`). A `presence` table records
-//! which devices are connected to some node; enqueueing for a present device issues
+//! Enqueues and push acks go to one of a few batching writers (a mailbox always to the same
+//! one), each on its own connection: a writer takes everything waiting and writes it with one
+//! call of the `sotto_write_batch` function (one round trip, one transaction, multi-row
+//! statements), then answers every caller once `COMMIT` has returned. Every other operation is
+//! one transaction on one of a few pooled connections. One-time prekeys are removed with
+//! `DELETE … RETURNING` on a row chosen with `FOR UPDATE SKIP LOCKED`; mailbox caps, prekey caps
+//! and PIN counters lock the relevant row (`FOR UPDATE`). A `presence` table records which
+//! devices are connected to some node; enqueueing for a present device issues
 //! `pg_notify('sotto_relay_mail', …)` inside the transaction (delivered on commit) when the device
 //! is connected to another node (the enqueueing node wakes its own connections in process), and
 //! every node `LISTEN`s on a dedicated connection and wakes its local connection for that device.
@@ -16,7 +20,7 @@ use futures_util::StreamExt;
 use rand_core::{OsRng, RngCore};
 use sotto_relay_wire::{Address, Bundle, Delivery, KemPrekey, Prekey};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{
     AsyncMessage, Client, Connection, GenericClient, NoTls, Row, Statement, Transaction,
@@ -27,16 +31,22 @@ pub mod tls;
 pub use tls::{DbTlsError, RustlsConnect};
 
 use super::{
-    AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OneTimeKind, Policy,
+    AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OnCommit, OneTimeKind, Policy,
     PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms,
     quarantine_until_ms, reglock_hash,
 };
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-/// Default number of pooled connections. Each operation holds one for its whole transaction,
-/// so this bounds the operations in flight; PostgreSQL flushes concurrent commits together.
+/// Default number of pooled connections. Each operation other than enqueue and ack holds one
+/// for its whole transaction, so this bounds those in flight.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 const CHANNEL: &str = "sotto_relay_mail";
+/// Batching writers per relay process, each on its own connection. A mailbox always goes to
+/// the same writer, so its envelopes commit in id order; several writers let PostgreSQL flush
+/// their commits together while each collects its next batch.
+const WRITERS: usize = 4;
+/// Most enqueues and acks written in one transaction.
+const MAX_BATCH: usize = 512;
 /// How often a node records that it is alive.
 const HEARTBEAT_MS: u64 = 30_000;
 /// After this long without a heartbeat a node's presence rows are deleted.
@@ -106,6 +116,69 @@ CREATE TABLE IF NOT EXISTS username_quarantine (
     username TEXT PRIMARY KEY,
     claimable_after_ms BIGINT NOT NULL
 );
+CREATE OR REPLACE FUNCTION sotto_write_batch(
+    p_ack_ids BIGINT[], p_ack_accounts BYTEA[], p_ack_devices BIGINT[],
+    p_accounts BYTEA[], p_devices BIGINT[], p_received BIGINT[], p_expires BIGINT[],
+    p_envelopes BYTEA[], p_cap BIGINT, p_channel TEXT, p_node BYTEA,
+    OUT o_deleted BIGINT[], OUT o_outcomes BIGINT[], OUT o_ids BIGINT[])
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    o_deleted := '{}';
+    o_outcomes := '{}';
+    o_ids := '{}';
+    IF coalesce(array_length(p_ack_ids, 1), 0) > 0 THEN
+        WITH d AS (
+            DELETE FROM messages m
+            USING unnest(p_ack_ids, p_ack_accounts, p_ack_devices) AS u(id, account, device)
+            WHERE m.id = u.id AND m.account = u.account AND m.device = u.device
+            RETURNING m.id)
+        SELECT coalesce(array_agg(d.id), '{}') INTO o_deleted FROM d;
+    END IF;
+    IF coalesce(array_length(p_accounts, 1), 0) = 0 THEN
+        RETURN;
+    END IF;
+    -- Lock the recipients' device rows, always in the same order (no deadlock between
+    -- nodes): this serialises each mailbox's enqueues across nodes, so ids are drawn after
+    -- the previous enqueue committed and become visible in id order, and makes the cap exact.
+    PERFORM 1 FROM devices d
+        JOIN unnest(p_accounts, p_devices) AS u(account, device)
+          ON d.account = u.account AND d.device = u.device
+        ORDER BY d.account, d.device
+        FOR UPDATE OF d;
+    -- Each statement below sees what other nodes committed before the locks were granted.
+    -- Outcome per enqueue, in order: 0 accepted, -1 unknown device, -2 mailbox full.
+    SELECT array_agg(CASE WHEN NOT q.known THEN -1
+                          WHEN q.queued + q.nth > p_cap THEN -2
+                          ELSE 0 END ORDER BY q.ord)
+      INTO o_outcomes
+      FROM (SELECT u.ord,
+                   EXISTS (SELECT 1 FROM devices d
+                           WHERE d.account = u.account AND d.device = u.device) AS known,
+                   (SELECT count(*) FROM messages m
+                    WHERE m.account = u.account AND m.device = u.device) AS queued,
+                   row_number() OVER (PARTITION BY u.account, u.device ORDER BY u.ord) AS nth
+              FROM unnest(p_accounts, p_devices) WITH ORDINALITY AS u(account, device, ord)) q;
+    -- Ids are drawn in arrival order: sorted, they belong to the accepted enqueues in order.
+    WITH ins AS (
+        INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
+        SELECT u.account, u.device, u.received, u.expires, u.envelope
+          FROM unnest(p_accounts, p_devices, p_received, p_expires, p_envelopes)
+               WITH ORDINALITY AS u(account, device, received, expires, envelope, ord)
+         WHERE o_outcomes[u.ord] = 0
+         ORDER BY u.ord
+        RETURNING id)
+    SELECT coalesce(array_agg(ins.id ORDER BY ins.id), '{}') INTO o_ids FROM ins;
+    -- Delivered to every node's LISTEN connection on commit, only for devices connected to
+    -- another node (each node wakes its own connections in process; a NOTIFY makes
+    -- PostgreSQL serialise the commits of all notifying transactions). Identical
+    -- notifications of one transaction are sent once.
+    PERFORM pg_notify(p_channel, encode(u.account, 'hex') || ':' || u.device)
+       FROM unnest(p_accounts, p_devices) WITH ORDINALITY AS u(account, device, ord)
+      WHERE o_outcomes[u.ord] = 0
+        AND EXISTS (SELECT 1 FROM presence p
+                    WHERE p.account = u.account AND p.device = u.device AND p.node <> p_node);
+END
+$fn$;
 ";
 
 /// Every table with an `account` column, in deletion order: `devices` first, so the deletion
@@ -239,6 +312,8 @@ pub struct PgStorage {
     node: [u8; 16],
     wakeups: StdMutex<Option<mpsc::UnboundedReceiver<Address>>>,
     _listener: Client,
+    /// The batching writers (see [`writer`]); a mailbox always goes to the same one.
+    writers: Vec<mpsc::UnboundedSender<WriteOp>>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -302,6 +377,9 @@ where
     });
 }
 
+/// The wake-up payload `sotto_write_batch` builds in SQL (lowercase hex account, `:`, decimal
+/// device); kept here to test the decoder against.
+#[cfg(test)]
 fn encode_wakeup(addr: &Address) -> String {
     let mut s = String::with_capacity(64 + 11);
     for b in addr.account {
@@ -369,6 +447,19 @@ impl PgStorage {
         listener.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
         heartbeat(&setup, &node).await?;
         tokio::spawn(heartbeats(url.to_string(), tls.clone(), node));
+        let writers = (0..WRITERS)
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(writer(
+                    url.to_string(),
+                    tls.clone(),
+                    policy.clone(),
+                    node,
+                    rx,
+                ));
+                tx
+            })
+            .collect();
         let mut pool = Vec::with_capacity(DEFAULT_POOL_SIZE);
         pool.push(Mutex::new(Some(Pooled::new(setup))));
         for _ in 1..DEFAULT_POOL_SIZE {
@@ -383,6 +474,7 @@ impl PgStorage {
             node,
             wakeups: StdMutex::new(Some(rx)),
             _listener: listener,
+            writers,
         })
     }
 
@@ -841,6 +933,187 @@ async fn lock_device(c: &impl GenericClient, addr: Address) -> Result<bool, Stor
     )
 }
 
+/// An enqueue or ack waiting for its writer's next batch.
+enum WriteOp {
+    Enqueue {
+        recipient: Address,
+        envelope: Vec<u8>,
+        now_ms: u64,
+        on_commit: OnCommit,
+        reply: oneshot::Sender<Result<u64, EnqueueError>>,
+    },
+    Ack {
+        addr: Address,
+        message_id: u64,
+        reply: oneshot::Sender<Result<bool, StorageError>>,
+    },
+}
+
+/// Which writer serves `addr`'s mailbox.
+fn writer_of(addr: &Address, writers: usize) -> usize {
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&addr.account[..8]);
+    let h = u64::from_le_bytes(head) ^ u64::from(addr.device).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    usize::try_from(h % writers.max(1) as u64).unwrap_or(0)
+}
+
+/// One batching writer: takes every enqueue and ack waiting (up to [`MAX_BATCH`]), writes them
+/// in one transaction with one multi-row statement per step, commits (the WAL is flushed
+/// before `COMMIT` returns), and only then answers each caller. If anything fails, the whole
+/// transaction is rolled back and every caller of the batch gets the error (nothing was
+/// acknowledged, nothing deleted).
+async fn writer(
+    url: String,
+    tls: DbTls,
+    policy: Policy,
+    node: [u8; 16],
+    mut rx: mpsc::UnboundedReceiver<WriteOp>,
+) {
+    let mut conn: Option<Pooled> = None;
+    let mut enqueues = Vec::new();
+    let mut acks = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(op) = next.take() {
+            match op {
+                WriteOp::Enqueue {
+                    recipient,
+                    envelope,
+                    now_ms,
+                    on_commit,
+                    reply,
+                } => enqueues.push((recipient, envelope, now_ms, (on_commit, reply))),
+                WriteOp::Ack {
+                    addr,
+                    message_id,
+                    reply,
+                } => acks.push((addr, message_id, reply)),
+            }
+            n += 1;
+            if n < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if conn.as_ref().is_none_or(|p| p.client.is_closed()) {
+            conn = match connect(&url, &tls).await {
+                Ok(c) => Some(Pooled::new(c)),
+                Err(e) => {
+                    tracing::error!(error = %e, "writer cannot connect");
+                    None
+                }
+            };
+        }
+        let outcome = match conn.as_mut() {
+            Some(p) => write_batch(p, &policy, &node, &enqueues, &acks).await,
+            None => Err(StorageError::Database("no database connection".into())),
+        };
+        match outcome {
+            Ok((queued, deleted)) => {
+                // In batch order: a mailbox's hooks run in id order.
+                for ((.., (on_commit, reply)), result) in enqueues.drain(..).zip(queued) {
+                    if let Ok(id) = result {
+                        on_commit(id);
+                    }
+                    let _ = reply.send(result);
+                }
+                for ((.., reply), found) in acks.drain(..).zip(deleted) {
+                    let _ = reply.send(Ok(found));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "batch write failed");
+                for (.., (_, reply)) in enqueues.drain(..) {
+                    let _ = reply.send(Err(EnqueueError::Storage(e.clone())));
+                }
+                for (.., reply) in acks.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+type EnqueueOp = (
+    Address,
+    Vec<u8>,
+    u64,
+    (OnCommit, oneshot::Sender<Result<u64, EnqueueError>>),
+);
+type AckOp = (Address, u64, oneshot::Sender<Result<bool, StorageError>>);
+
+/// The whole batch in one statement (one round trip; see `sotto_write_batch` in [`SCHEMA`]).
+/// Sent alone it runs in its own implicit transaction, and its rows are returned only after
+/// `ReadyForQuery`, i.e. after the commit (and its WAL flush).
+const WRITE_BATCH: &str = "SELECT o_deleted, o_outcomes, o_ids FROM sotto_write_batch(
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// Writes one batch in one transaction; returns each enqueue's outcome and whether each ack
+/// deleted its envelope, in the order given.
+async fn write_batch(
+    p: &mut Pooled,
+    policy: &Policy,
+    node: &[u8; 16],
+    enqueues: &[EnqueueOp],
+    acks: &[AckOp],
+) -> Result<(Vec<Result<u64, EnqueueError>>, Vec<bool>), StorageError> {
+    let Pooled { client, stmts } = p;
+    let ack_ids: Vec<i64> = acks.iter().map(|(_, id, _)| ms(*id)).collect();
+    let ack_accounts: Vec<&[u8]> = acks.iter().map(|(a, ..)| &a.account[..]).collect();
+    let ack_devices: Vec<i64> = acks.iter().map(|(a, ..)| i64::from(a.device)).collect();
+    let accounts: Vec<&[u8]> = enqueues.iter().map(|(a, ..)| &a.account[..]).collect();
+    let devices: Vec<i64> = enqueues.iter().map(|(a, ..)| i64::from(a.device)).collect();
+    let received: Vec<i64> = enqueues.iter().map(|(_, _, t, _)| ms(*t)).collect();
+    let expires: Vec<i64> = enqueues
+        .iter()
+        .map(|(_, _, t, _)| ms(t.saturating_add(policy.message_ttl_ms)))
+        .collect();
+    let envelopes: Vec<&[u8]> = enqueues.iter().map(|(_, e, ..)| &e[..]).collect();
+    let stmt = prep(client, stmts, WRITE_BATCH).await?;
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                &ack_ids,
+                &ack_accounts,
+                &ack_devices,
+                &accounts,
+                &devices,
+                &received,
+                &expires,
+                &envelopes,
+                &ms(policy.mailbox_cap),
+                &CHANNEL,
+                &&node[..],
+            ],
+        )
+        .await?;
+    let deleted: Vec<i64> = row.try_get(0)?;
+    let outcomes: Vec<i64> = row.try_get(1)?;
+    let ids: Vec<i64> = row.try_get(2)?;
+    if outcomes.len() != enqueues.len() || ids.len() != outcomes.iter().filter(|o| **o == 0).count()
+    {
+        return Err(StorageError::Database(
+            "batch write returned wrong counts".into(),
+        ));
+    }
+    let mut ids = ids.into_iter();
+    let results = outcomes
+        .iter()
+        .map(|o| match o {
+            0 => Ok(ids.next().map_or(0, unms)),
+            -1 => Err(EnqueueError::UnknownRecipient),
+            _ => Err(EnqueueError::MailboxFull {
+                cap: policy.mailbox_cap,
+            }),
+        })
+        .collect();
+    // A repeated ack of one envelope deletes it once.
+    let mut deleted: std::collections::HashSet<u64> = deleted.into_iter().map(unms).collect();
+    let found = acks.iter().map(|(_, id, _)| deleted.remove(id)).collect();
+    Ok((results, found))
+}
+
 impl Storage for PgStorage {
     async fn touch_device(&self, addr: Address, now_ms: u64) -> Result<(), StorageError> {
         in_tx!(self, |c, p| {
@@ -1029,71 +1302,28 @@ impl Storage for PgStorage {
         envelope: Vec<u8>,
         now_ms: u64,
     ) -> Result<u64, EnqueueError> {
-        let node = self.node;
-        in_tx!(self, |c, p, st| {
-            let acct = &recipient.account[..];
-            let dev = i64::from(recipient.device);
-            // The device row lock serialises enqueues per mailbox: ids are drawn (at INSERT)
-            // after the previous enqueue committed, so they become visible in id order and a
-            // connected recipient's cursor never skips one. It also makes the cap exact.
-            let lock = prep(c, st, LOCK_DEVICE).await?;
-            if c.query_opt(&lock, &[&acct, &dev]).await?.is_none() {
-                return Ok(Err(EnqueueError::UnknownRecipient));
-            }
-            let count = prep(
-                c,
-                st,
-                "SELECT COUNT(*) FROM messages WHERE account = $1 AND device = $2",
-            )
-            .await?;
-            let queued: i64 = c.query_one(&count, &[&acct, &dev]).await?.try_get(0)?;
-            if unms(queued) >= p.mailbox_cap {
-                return Ok(Err(EnqueueError::MailboxFull { cap: p.mailbox_cap }));
-            }
-            let insert = prep(
-                c,
-                st,
-                "INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .await?;
-            let id: i64 = c
-                .query_one(
-                    &insert,
-                    &[
-                        &acct,
-                        &dev,
-                        &ms(now_ms),
-                        &ms(now_ms.saturating_add(p.message_ttl_ms)),
-                        &envelope,
-                    ],
-                )
-                .await?
-                .try_get(0)?;
-            // Delivered to every node's LISTEN connection when this transaction commits. Only
-            // when the device is connected to another node: this node wakes its own
-            // connections in process, and a NOTIFY makes PostgreSQL serialise the commits of
-            // all notifying transactions (a database-wide lock held through the WAL flush).
-            let notify = prep(
-                c,
-                st,
-                "SELECT pg_notify($3, $4) WHERE EXISTS
-                   (SELECT 1 FROM presence WHERE account = $1 AND device = $2 AND node <> $5)",
-            )
-            .await?;
-            c.execute(
-                &notify,
-                &[
-                    &acct,
-                    &dev,
-                    &CHANNEL,
-                    &encode_wakeup(&recipient),
-                    &&node[..],
-                ],
-            )
-            .await?;
-            Ok(Ok(unms(id)))
-        })?
+        self.enqueue_then(recipient, envelope, now_ms, Box::new(|_| {}))
+            .await
+    }
+
+    async fn enqueue_then(
+        &self,
+        recipient: Address,
+        envelope: Vec<u8>,
+        now_ms: u64,
+        on_commit: OnCommit,
+    ) -> Result<u64, EnqueueError> {
+        let (reply, answer) = oneshot::channel();
+        self.writers[writer_of(&recipient, self.writers.len())]
+            .send(WriteOp::Enqueue {
+                recipient,
+                envelope,
+                now_ms,
+                on_commit,
+                reply,
+            })
+            .map_err(|_| StorageError::Closed)?;
+        answer.await.map_err(|_| StorageError::Closed)?
     }
 
     async fn pending(
@@ -1140,21 +1370,15 @@ impl Storage for PgStorage {
     }
 
     async fn ack(&self, addr: Address, message_id: u64) -> Result<bool, StorageError> {
-        // One statement: autocommit (durable when it returns), no BEGIN/COMMIT round trips.
-        let mut guard = self.conn().await?;
-        let Pooled { client: c, stmts } = guard.as_mut().ok_or(StorageError::Closed)?;
-        let delete = prep(
-            c,
-            stmts,
-            "DELETE FROM messages WHERE id = $1 AND account = $2 AND device = $3",
-        )
-        .await?;
-        Ok(c.execute(
-            &delete,
-            &[&ms(message_id), &&addr.account[..], &i64::from(addr.device)],
-        )
-        .await?
-            > 0)
+        let (reply, answer) = oneshot::channel();
+        self.writers[writer_of(&addr, self.writers.len())]
+            .send(WriteOp::Ack {
+                addr,
+                message_id,
+                reply,
+            })
+            .map_err(|_| StorageError::Closed)?;
+        answer.await.map_err(|_| StorageError::Closed)?
     }
 
     async fn purge_expired(&self, now_ms: u64) -> Result<u64, StorageError> {

@@ -12,7 +12,7 @@ use sotto_relay_wire::{Address, Bundle, Delivery, KemPrekey, Prekey};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OneTimeKind, Policy,
+    AccountId, BundleError, ChangeError, ClaimError, EnqueueError, OnCommit, OneTimeKind, Policy,
     PrekeyCounts, ReleaseError, Storage, StorageError, UploadError, pin_backoff_ms,
     quarantine_until_ms, reglock_hash,
 };
@@ -564,6 +564,46 @@ fn put_single(
     Ok(())
 }
 
+fn enqueue(
+    c: &Connection,
+    p: &Policy,
+    recipient: Address,
+    envelope: &[u8],
+    now_ms: u64,
+) -> Result<u64, EnqueueError> {
+    let known: Option<i64> = c
+        .prepare_cached("SELECT 1 FROM devices WHERE account = ?1 AND device = ?2")
+        .map_err(StorageError::from)?
+        .query_row(params![recipient.account, recipient.device], |r| r.get(0))
+        .optional()
+        .map_err(StorageError::from)?;
+    if known.is_none() {
+        return Err(EnqueueError::UnknownRecipient);
+    }
+    let queued: i64 = c
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE account = ?1 AND device = ?2")
+        .map_err(StorageError::from)?
+        .query_row(params![recipient.account, recipient.device], |r| r.get(0))
+        .map_err(StorageError::from)?;
+    if unms(queued) >= p.mailbox_cap {
+        return Err(EnqueueError::MailboxFull { cap: p.mailbox_cap });
+    }
+    c.prepare_cached(
+        "INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(StorageError::from)?
+    .execute(params![
+        recipient.account,
+        recipient.device,
+        ms(now_ms),
+        ms(now_ms.saturating_add(p.message_ttl_ms)),
+        envelope
+    ])
+    .map_err(StorageError::from)?;
+    Ok(unms(c.last_insert_rowid()))
+}
+
 impl Storage for SqliteStorage {
     async fn touch_device(&self, addr: Address, now_ms: u64) -> Result<(), StorageError> {
         self.run(move |c, _| touch(c, addr, now_ms)).await
@@ -718,34 +758,39 @@ impl Storage for SqliteStorage {
         envelope: Vec<u8>,
         now_ms: u64,
     ) -> Result<u64, EnqueueError> {
-        self.run(move |c, p| {
-            let known: Option<i64> = c
-                .prepare_cached("SELECT 1 FROM devices WHERE account = ?1 AND device = ?2")?
-                .query_row(params![recipient.account, recipient.device], |r| r.get(0))
-                .optional()?;
-            if known.is_none() {
-                return Ok(Err(EnqueueError::UnknownRecipient));
-            }
-            let queued: i64 = c
-                .prepare_cached("SELECT COUNT(*) FROM messages WHERE account = ?1 AND device = ?2")?
-                .query_row(params![recipient.account, recipient.device], |r| r.get(0))?;
-            if unms(queued) >= p.mailbox_cap {
-                return Ok(Err(EnqueueError::MailboxFull { cap: p.mailbox_cap }));
-            }
-            c.prepare_cached(
-                "INSERT INTO messages (account, device, received_ms, expires_ms, envelope)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                recipient.account,
-                recipient.device,
-                ms(now_ms),
-                ms(now_ms.saturating_add(p.message_ttl_ms)),
-                envelope
-            ])?;
-            Ok(Ok(unms(c.last_insert_rowid())))
-        })
-        .await?
+        self.enqueue_then(recipient, envelope, now_ms, Box::new(|_| {}))
+            .await
+    }
+
+    async fn enqueue_then(
+        &self,
+        recipient: Address,
+        envelope: Vec<u8>,
+        now_ms: u64,
+        on_commit: OnCommit,
+    ) -> Result<u64, EnqueueError> {
+        let (tx, rx) = oneshot::channel::<Result<u64, EnqueueError>>();
+        let job: Job = Box::new(move |conn, policy| {
+            // A database error rolls the savepoint back; a refusal (unknown, full) wrote nothing.
+            let result = in_savepoint(conn, |c| {
+                match enqueue(c, policy, recipient, &envelope, now_ms) {
+                    Err(EnqueueError::Storage(e)) => Err(e),
+                    other => Ok(other),
+                }
+            })
+            .map_err(EnqueueError::from)
+            .and_then(|r| r);
+            // Runs on the writer after the commit, in commit order.
+            Box::new(move |committed: Result<(), StorageError>| {
+                let result = committed.map_err(EnqueueError::from).and(result);
+                if let Ok(id) = result {
+                    on_commit(id);
+                }
+                let _ = tx.send(result);
+            })
+        });
+        self.jobs.send(job).map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
     }
 
     async fn pending(

@@ -127,6 +127,11 @@ async fn conformance_suite_on_postgres() {
         .await
         .unwrap();
     conformance::mailboxes(&s).await;
+    // Two nodes on one database: batches of both lock, count and insert consistently.
+    let url = cluster.database("concurrent_mailboxes").await;
+    let one = Arc::new(PgStorage::connect(&url, policy.clone()).await.unwrap());
+    let two = Arc::new(PgStorage::connect(&url, policy.clone()).await.unwrap());
+    conformance::concurrent_mailboxes(one, two).await;
     let s = PgStorage::connect(&cluster.database("deletion").await, policy.clone())
         .await
         .unwrap();

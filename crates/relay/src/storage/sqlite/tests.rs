@@ -30,6 +30,13 @@ async fn concurrent_bundle_fetches_hand_out_each_key_once() {
     conformance::concurrent_bundles(s).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_enqueues_and_acks_keep_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(SqliteStorage::open(dir.path(), policy()).unwrap());
+    conformance::concurrent_mailboxes(s.clone(), s).await;
+}
+
 #[tokio::test]
 async fn account_deletion() {
     let dir = tempfile::tempdir().unwrap();
