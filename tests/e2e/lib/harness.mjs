@@ -75,7 +75,16 @@ export async function launchApp({ display, profileDir, env = {}, name = 'app' })
   const nativePort = await freePort();
   const log = [];
   const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
-    env: { ...process.env, DISPLAY: display, SOTTO_PROFILE: profileDir, ...env },
+    // Composited, as with a GPU: without one the app paints directly (src-tauri/src/rendering.rs),
+    // and WebKitGTK's WebDriver screenshot of a window idle for a few seconds then never
+    // returns, although the window itself keeps painting. smoke.test.mjs covers that path.
+    env: {
+      ...process.env,
+      DISPLAY: display,
+      SOTTO_PROFILE: profileDir,
+      SOTTO_WEBVIEW_ACCELERATION: 'on',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   driver.stdout.on('data', (d) => log.push(d.toString()));

@@ -32,6 +32,23 @@ test('the window shows the name and the version fetched from Rust', async () => 
   }
 });
 
+test('without a GPU the window paints directly and works', async () => {
+  // No override: the app's own choice for this machine (no DRM render node under Xvfb).
+  const app = await launchApp({
+    display: display.display,
+    profileDir: newProfileDir('direct-paint'),
+    env: { SOTTO_WEBVIEW_ACCELERATION: '' },
+  });
+  try {
+    const username = await app.browser.$('[data-testid="onboarding-username"]');
+    await username.waitForDisplayed({ timeout: 20_000 });
+    await username.setValue('paints_directly');
+    assert.equal(await username.getValue(), 'paints_directly');
+  } finally {
+    await app.close();
+  }
+});
+
 test('the content security policy blocks loads the app did not bundle', async () => {
   const app = await launchApp({ display: display.display, profileDir: newProfileDir('csp') });
   try {
