@@ -607,7 +607,7 @@ impl<R: Read> DumpReader<'_, R> {
 const BATCH_ROWS: usize = 64;
 /// A batch is written early once its rows hold this many dump bytes, so the read buffer (which
 /// keeps a batch's bytes until they are bound) stays about one chunk in size.
-const BATCH_BYTES: usize = CHUNK;
+const BATCH_BYTES: usize = CHUNK / 2;
 /// SQLite's limit on parameters per statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
 const MAX_PARAMS: usize = 32766;
 
