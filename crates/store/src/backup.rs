@@ -839,10 +839,16 @@ pub fn import(
     let created_dir = !dir.exists();
     fs::create_dir_all(dir)?;
     let tmp = dir.join("sotto.db.import");
-    let cleanup = |dir: &Path| {
+    let remove_tmp = |dir: &Path| {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let _ = fs::remove_file(dir.join(format!("sotto.db.import{suffix}")));
         }
+    };
+    // An import interrupted by a crash or power loss leaves its unfinished temporary file
+    // (under a key that is gone); the folder holds no profile, so it is ours to remove.
+    remove_tmp(dir);
+    let cleanup = |dir: &Path| {
+        remove_tmp(dir);
         if created_dir {
             let _ = fs::remove_dir(dir);
         }
@@ -963,6 +969,31 @@ mod tests {
             assert!(matches!(r, Err(ImportError::Malformed)), "{:?}", r.err());
             assert!(!tmp.path().join("dst").exists());
         }
+    }
+
+    #[test]
+    fn an_unfinished_import_left_by_a_crash_does_not_block_the_next() {
+        let mut d = dump_head();
+        d.push(0);
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("b");
+        seal_file(&file, &d);
+        let dst = tmp.path().join("dst");
+        fs::create_dir_all(&dst).unwrap();
+        for suffix in ["", "-journal", "-wal"] {
+            fs::write(dst.join(format!("sotto.db.import{suffix}")), b"leftover").unwrap();
+        }
+        let pw = Passphrase::from("new");
+        import(
+            &file,
+            &Passphrase::from("pw"),
+            &dst,
+            KeyProtection::Passphrase(&pw, FAST),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(!dst.join("sotto.db.import").exists());
+        assert!(Store::exists(&dst));
     }
 
     #[test]
