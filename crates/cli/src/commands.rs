@@ -361,6 +361,9 @@ async fn with_client(ctx: &Ctx, client: &mut Client, command: Command) -> Result
             Ok(())
         }
         Command::Search { text, limit } => {
+            // A restored profile's messages may still wait for the search index (the event
+            // pump indexes them in the background); a one-shot search finishes that first.
+            client.finish_search_index()?;
             for m in client.store().search(&text, limit)? {
                 let conv = client.store().conversation(m.conversation)?;
                 let c = match conv {

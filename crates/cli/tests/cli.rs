@@ -420,6 +420,8 @@ fn backup_restores_into_a_fresh_profile_and_bad_files_change_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(restored.texts("bob"), ["backed up", "reply"]);
+    // The import leaves the search index to be built afterwards; `search` finishes it.
+    assert_eq!(restored.json(&["search", "backed"]).len(), 1);
     assert_eq!(
         contact(&restored.json(&["contacts", "list"]), "bob")["verification"],
         "verified"

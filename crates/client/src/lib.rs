@@ -27,7 +27,7 @@ pub use engine::{
     Client, DeleteAccountError, SavePrivacyError, SetRelayCaError, SetupError, UsernameError,
 };
 pub use privacy::PrivacySettings;
-pub use receive::{Event, Incoming, ReceiveError};
+pub use receive::{Event, Incoming, ReceiveError, SEARCH_INDEX_BATCH};
 pub use relay::{
     Backoff, ConnectError, ConnectOptions, RelayCaError, RelayConnection, RelayTls, RequestError,
 };

@@ -17,6 +17,7 @@ use sotto_store::{
     Verification,
 };
 use thiserror::Error;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
@@ -113,7 +114,16 @@ pub enum Event {
     ConnectionLost,
     /// The connection is back; queued messages were flushed and prekeys topped up.
     Reconnected,
+    /// The search index caught up with the messages restored from a backup: search covers
+    /// every message again (until then it finds only the newest part; see
+    /// [`Client::search_index_pending`]).
+    SearchIndexReady,
 }
+
+/// Messages added to the search index per pump turn while a backup's messages are indexed
+/// (docs/CLIENT.md, "Search after a restore"): one transaction of a few tens of
+/// milliseconds, so pushes and the front end's own work wait at most that long.
+pub const SEARCH_INDEX_BATCH: u32 = 5000;
 
 /// Something [`Client::next_incoming`] picked up for [`Client::process`] to handle. Opaque;
 /// its `Debug` names only the kind (never envelope bytes).
@@ -130,6 +140,8 @@ enum Kind {
     Upkeep,
     /// Delivery receipts are owed for messages already reported.
     SendReceipts,
+    /// Messages restored from a backup still wait for the search index.
+    IndexSearch,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -144,6 +156,7 @@ impl std::fmt::Debug for Incoming {
             Kind::Reconnected(_) => "Reconnected",
             Kind::Upkeep => "Upkeep",
             Kind::SendReceipts => "SendReceipts",
+            Kind::IndexSearch => "IndexSearch",
         };
         f.debug_tuple("Incoming").field(&kind).finish()
     }
@@ -228,6 +241,20 @@ fn record_replay_tag(store: &Store, tag: &PreKeyReplayTag) -> Result<(), QueryEr
 }
 
 impl Client {
+    /// Whether messages restored from a backup are still missing from the search index
+    /// (search finds only the newest of them meanwhile). The event pump indexes them
+    /// [`SEARCH_INDEX_BATCH`] at a time and reports [`Event::SearchIndexReady`] when done;
+    /// the progress is kept in the profile, so a restart continues where it stopped.
+    pub fn search_index_pending(&self) -> Result<bool, StateError> {
+        Ok(self.store.search_backlog_pending()?)
+    }
+
+    /// Indexes every message still missing from the search index now (for a front end that
+    /// searches without running the event pump, such as a one-shot command).
+    pub fn finish_search_index(&mut self) -> Result<(), StateError> {
+        Ok(self.store.finish_search_backlog(SEARCH_INDEX_BATCH)?)
+    }
+
     /// Deletes messages whose disappearing timer ran out (from the database and the search
     /// index) and returns them.
     pub fn expire_due(&mut self) -> Result<Vec<sotto_store::ExpiredMessage>, StateError> {
@@ -235,8 +262,10 @@ impl Client {
     }
 
     /// Waits up to `wait` for the next thing the pump has to handle: a relay push, a
-    /// disappearing message whose time ran out, the connection closing or coming back, or
-    /// the hourly signed-prekey check (crate::rotation).
+    /// disappearing message whose time ran out, the connection closing or coming back, the
+    /// hourly signed-prekey check (crate::rotation), or, after a backup import, the next
+    /// batch of messages for the search index (returned at once, behind anything already
+    /// waiting, until [`Event::SearchIndexReady`]).
     /// `Ok(None)` on timeout. Pass what it returns to [`process`](Self::process).
     ///
     /// Once [`connect`](Self::connect) succeeded, a lost connection is restored by a
@@ -272,10 +301,20 @@ impl Client {
         };
         let generation = self.generation;
         let upkeep_at = self.next_upkeep;
+        // A backup's messages waiting for the search index are indexed one batch per turn,
+        // after whatever is already waiting (a push, the reconnection's outcome, upkeep).
+        let index_search = self.store.search_backlog_pending()?;
         if let Some(pushes) = self.pushes.as_mut() {
             let upkeep_in = upkeep_at.map(|at| at.saturating_duration_since(Instant::now()));
             if upkeep_in.is_some_and(|d| d.is_zero()) {
                 return Ok(Some(Incoming(Kind::Upkeep)));
+            }
+            if index_search {
+                return Ok(Some(Incoming(match pushes.try_recv() {
+                    Ok(p) => Kind::Push(p),
+                    Err(mpsc::error::TryRecvError::Disconnected) => Kind::Closed(generation),
+                    Err(mpsc::error::TryRecvError::Empty) => Kind::IndexSearch,
+                })));
             }
             let wait = upkeep_in.map_or(wait, |d| wait.min(d));
             return Ok(match tokio::time::timeout(wait, pushes.recv()).await {
@@ -288,6 +327,15 @@ impl Client {
             });
         }
         let reconnect = self.reconnect.as_mut().ok_or(ReceiveError::NotConnected)?;
+        if index_search {
+            return Ok(Some(Incoming(match reconnect.result.try_recv() {
+                Ok(outcome) => Kind::Reconnected(Box::new(outcome)),
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    Kind::Reconnected(Box::new(Err(ConnectError::Closed)))
+                }
+                Err(mpsc::error::TryRecvError::Empty) => Kind::IndexSearch,
+            })));
+        }
         Ok(
             match tokio::time::timeout(wait, reconnect.result.recv()).await {
                 Err(_) => self.expiry_due()?.then_some(Incoming(Kind::ExpiryDue)),
@@ -332,6 +380,10 @@ impl Client {
             Kind::SendReceipts => {
                 self.send_owed_receipts().await;
                 return Ok(None);
+            }
+            Kind::IndexSearch => {
+                let more = self.store.index_search_backlog(SEARCH_INDEX_BATCH)?;
+                return Ok((!more).then_some(Event::SearchIndexReady));
             }
         };
         match push {

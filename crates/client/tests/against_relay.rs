@@ -886,3 +886,91 @@ async fn silent_connection_death_is_detected_by_keepalive() {
     wait_for(&mut alice, |e| matches!(e, Event::Message { .. })).await;
     assert_eq!(texts(&alice, &id_of(&bob)), ["after the freeze"]);
 }
+
+/// After a backup import the pump indexes the restored messages for search in batches,
+/// newest first, behind everything else; the progress survives a restart, and the pump
+/// reports when search covers everything again.
+#[tokio::test]
+async fn restored_messages_are_indexed_by_the_pump_across_a_restart() {
+    use sotto_client::SEARCH_INDEX_BATCH;
+    use sotto_store::{Address, NewMessage, backup};
+
+    let relay = Relay::start("search-backlog", &[]);
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let _bob = setup(&relay.url, "bob", None).await;
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    let conv = alice.store_mut().conversation_with(&bob_id, 1).unwrap();
+    let n = 2 * SEARCH_INDEX_BATCH as usize + 10;
+    let bodies: Vec<String> = (0..n).map(|i| format!("restoredword{i} common")).collect();
+    let msgs: Vec<NewMessage<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| NewMessage {
+            conversation: conv,
+            direction: Direction::Incoming,
+            sender: Address {
+                account: bob_id,
+                device: 1,
+            },
+            body,
+            sent_at: i as i64,
+            received_at: None,
+            state: DeliveryState::Delivered,
+            expire_timer_secs: 0,
+            relay_id: None,
+            client_id: None,
+        })
+        .collect();
+    alice.store_mut().insert_messages(&msgs).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("alice.backup");
+    let fast = KdfParams {
+        m_cost_kib: 256,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let pass = Passphrase::new(Zeroizing::new("pw".to_string()));
+    backup::export(alice.store(), &file, &pass, fast, &mut |_| {}).unwrap();
+    drop(alice);
+
+    let dir = tmp.path().join("restored");
+    let store = backup::import(
+        &file,
+        &pass,
+        &dir,
+        KeyProtection::Passphrase(&pass, fast),
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut restored = Client::open(store, &relay.url).unwrap();
+    restored.connect(5).await.unwrap();
+    assert!(restored.search_index_pending().unwrap());
+    let hits = |c: &Client, q: &str| c.store().search(q, 100_000).unwrap().len();
+    assert_eq!(hits(&restored, "common"), 0);
+    // Exactly one batch: whatever the relay pushes first is handled, then one index step.
+    loop {
+        let incoming = restored.next_incoming(WAIT).await.unwrap().unwrap();
+        let index_step = format!("{incoming:?}").contains("IndexSearch");
+        let event = restored.process(incoming).await.unwrap();
+        if index_step {
+            assert_eq!(event, None, "more batches are left");
+            break;
+        }
+    }
+    assert_eq!(hits(&restored, "common"), SEARCH_INDEX_BATCH as usize);
+    assert_eq!(hits(&restored, &format!("restoredword{}", n - 1)), 1);
+    assert_eq!(hits(&restored, "restoredword0"), 0);
+
+    // Restart: the rest is indexed by the new pump.
+    restored.into_store().close().unwrap();
+    let store = Store::open_with_passphrase(&dir, &pass).unwrap();
+    let mut restored = Client::open(store, &relay.url).unwrap();
+    restored.connect(5).await.unwrap();
+    assert!(restored.search_index_pending().unwrap());
+    assert_eq!(hits(&restored, "common"), SEARCH_INDEX_BATCH as usize);
+    wait_for(&mut restored, |e| *e == Event::SearchIndexReady).await;
+    assert!(!restored.search_index_pending().unwrap());
+    assert_eq!(hits(&restored, "common"), n);
+    assert_eq!(hits(&restored, "restoredword0"), 1);
+    assert!(restored.store().verify_search_index().unwrap());
+}

@@ -55,8 +55,8 @@ const DUMP_VERSION: u32 = 1;
 /// Output buffer of the backup file: a few framed chunks per write(2).
 const WRITE_BUF: usize = 4 * (4 + CHUNK + TAG);
 
-/// Tables in the dump, in foreign-key-safe insertion order. The FTS index is rebuilt once at
-/// the end of an import.
+/// Tables in the dump, in foreign-key-safe insertion order. The FTS index is not dumped: an
+/// import puts every restored message in the search backlog (see `build`).
 const TABLES: &[&str] = &[
     "own_identity",
     "own_prekeys",
@@ -602,6 +602,44 @@ impl<R: Read> DumpReader<'_, R> {
     }
 }
 
+/// Rows per multi-row `INSERT` during an import: each statement execution opens and closes
+/// the table's cursors once per batch instead of once per row.
+const BATCH_ROWS: usize = 64;
+/// A batch is written early once its rows hold this many dump bytes, so the read buffer (which
+/// keeps a batch's bytes until they are bound) stays about one chunk in size.
+const BATCH_BYTES: usize = CHUNK / 2;
+/// SQLite's limit on parameters per statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
+const MAX_PARAMS: usize = 32766;
+
+/// Binds one row's values straight from the zeroizing read buffer (no unwiped copies on our
+/// side) to parameters `first + 1 ..`.
+fn bind_row<R: Read>(
+    st: &mut rusqlite::Statement<'_>,
+    r: &DumpReader<'_, R>,
+    first: usize,
+    row: &[(u8, (usize, usize))],
+) -> Result<(), ImportError> {
+    for (i, &(tag, span)) in row.iter().enumerate() {
+        let b = r.bytes(span);
+        let v = match tag {
+            0 => ValueRef::Null,
+            1 => ValueRef::Integer(i64::from_be_bytes(
+                b.try_into().map_err(|_| ImportError::Malformed)?,
+            )),
+            2 => ValueRef::Real(f64::from_be_bytes(
+                b.try_into().map_err(|_| ImportError::Malformed)?,
+            )),
+            3 => {
+                std::str::from_utf8(b).map_err(|_| ImportError::Malformed)?;
+                ValueRef::Text(b)
+            }
+            _ => ValueRef::Blob(b),
+        };
+        st.raw_bind_parameter(first + i + 1, ToSqlOutput::Borrowed(v))?;
+    }
+    Ok(())
+}
+
 /// Restores a dump inside `tx`. The caller commits only after this returns Ok, which
 /// happens only once every chunk, including the final one, has authenticated.
 fn restore<R: Read>(
@@ -611,7 +649,7 @@ fn restore<R: Read>(
     if r.array::<8>()? != *DUMP_MAGIC || r.u32()? != DUMP_VERSION as usize {
         return Err(ImportError::Malformed);
     }
-    // (tag, range relative to the row's mark) per column, reused for every row.
+    // (tag, range relative to the batch's mark) per column of every row of the current batch.
     let mut spans: Vec<(u8, (usize, usize))> = Vec::new();
     loop {
         r.mark = r.pos;
@@ -628,59 +666,72 @@ fn restore<R: Read>(
         let cols = (0..ncols)
             .map(|_| r.name())
             .collect::<Result<Vec<_>, _>>()?;
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES ({})",
-            cols.join(", "),
-            vec!["?"; ncols].join(", ")
-        );
-        let mut st = tx.prepare(&sql)?;
+        let batch = (MAX_PARAMS / ncols.max(1)).clamp(1, BATCH_ROWS);
+        let insert = |rows: usize| {
+            let row = format!("({})", vec!["?"; ncols].join(", "));
+            format!(
+                "INSERT INTO {table} ({}) VALUES {}",
+                cols.join(", "),
+                vec![row; rows].join(", ")
+            )
+        };
+        let mut one = tx.prepare(&insert(1))?;
+        let mut many = tx.prepare(&insert(batch))?;
         // Ratchet sessions are parsed but never restored: if the old device kept chatting
         // after the export they are stale (the peer has moved on, and reusing a chain would
         // reuse message keys), so the restored profile starts a fresh PQXDH session with each
         // contact on its next message instead.
         let keep = table != "sessions";
+        // Rows parsed but not yet inserted; their bytes stay in the buffer from `r.mark` on.
+        let mut pending = 0;
+        spans.clear();
         loop {
-            r.mark = r.pos;
-            match r.u8()? {
-                3 => break,
-                2 => {}
+            if pending == 0 {
+                r.mark = r.pos;
+            }
+            let end = match r.u8()? {
+                3 => true,
+                2 => false,
                 _ => return Err(ImportError::Malformed),
+            };
+            if !end {
+                for _ in 0..ncols {
+                    let tag = r.u8()?;
+                    let span = match tag {
+                        0 => (0, 0),
+                        1 | 2 => r.take(8)?,
+                        3 | 4 => {
+                            let n = r.u32()?;
+                            r.take(n)?
+                        }
+                        _ => return Err(ImportError::Malformed),
+                    };
+                    spans.push((tag, span));
+                }
+                pending += 1;
             }
-            spans.clear();
-            for _ in 0..ncols {
-                let tag = r.u8()?;
-                let span = match tag {
-                    0 => (0, 0),
-                    1 | 2 => r.take(8)?,
-                    3 | 4 => {
-                        let n = r.u32()?;
-                        r.take(n)?
+            let full = pending == batch || r.pos - r.mark >= BATCH_BYTES;
+            if pending > 0 && (end || full) {
+                if pending == batch {
+                    for (j, row) in spans.chunks_exact(ncols.max(1)).enumerate() {
+                        bind_row(&mut many, r, j * ncols, row)?;
                     }
-                    _ => return Err(ImportError::Malformed),
-                };
-                spans.push((tag, span));
-            }
-            // Bound straight from the zeroizing buffer: no unwiped copies on our side.
-            for (i, &(tag, span)) in spans.iter().enumerate() {
-                let b = r.bytes(span);
-                let v = match tag {
-                    0 => ValueRef::Null,
-                    1 => ValueRef::Integer(i64::from_be_bytes(
-                        b.try_into().map_err(|_| ImportError::Malformed)?,
-                    )),
-                    2 => ValueRef::Real(f64::from_be_bytes(
-                        b.try_into().map_err(|_| ImportError::Malformed)?,
-                    )),
-                    3 => {
-                        std::str::from_utf8(b).map_err(|_| ImportError::Malformed)?;
-                        ValueRef::Text(b)
+                    if keep {
+                        many.raw_execute()?;
                     }
-                    _ => ValueRef::Blob(b),
-                };
-                st.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(v))?;
+                } else {
+                    for row in spans.chunks_exact(ncols.max(1)) {
+                        bind_row(&mut one, r, 0, row)?;
+                        if keep {
+                            one.raw_execute()?;
+                        }
+                    }
+                }
+                pending = 0;
+                spans.clear();
             }
-            if keep {
-                st.raw_execute()?;
+            if end {
+                break;
             }
         }
     }
@@ -690,17 +741,26 @@ fn restore<R: Read>(
 /// Builds the restored database in `tmp`: one transaction, committed only after the whole
 /// file has authenticated and the dump ended exactly at the end of the final chunk.
 fn build<R: Read>(tmp: &Path, key: &DbKey, r: &mut DumpReader<'_, R>) -> Result<(), ImportError> {
-    let mut conn = db::open_encrypted(tmp, key)?;
-    // Bulk-load settings for this private, fresh file (deleted on any error):
-    // - a rollback journal instead of the WAL: on a new database it holds almost nothing and
-    //   pages are written once, straight to the file, instead of to the WAL and again by the
-    //   checkpoint; the transaction can still be rolled back;
-    // - a 32 MiB page cache so index and FTS pages are not spilled and rewritten mid-load.
-    // Triggers cannot be disabled in SQLite, so the FTS insert trigger (one FTS update per
-    // message, which made the import ~4x slower) is dropped for the load and recreated from
-    // its stored SQL in the same transaction, after one FTS rebuild.
-    conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA cache_size = -32768;")?;
+    // Bulk-load settings for this private, fresh file (deleted on any error, and renamed into
+    // place only when complete, which is what makes the import atomic):
+    // - the rollback journal in memory and no fsyncs while loading (`Durability::Unsynced`;
+    //   the transaction can still be rolled back); the file is fsynced once, below, before
+    //   the caller renames it into place;
+    // - a 32 MiB page cache so index pages are not spilled and rewritten mid-load.
+    // The search index is not built here: every restored message goes into the search backlog
+    // (docs/STORE.md, "Search backlog"), whose triggers leave the FTS index alone, and is
+    // indexed afterwards, newest first, by `Store::index_search_backlog` (the client's event
+    // pump does it in small batches). Building it here took as long as the rest of the import.
+    let mut conn = db::open_keyed(tmp, key, db::Durability::Unsynced)?;
+    conn.execute_batch("PRAGMA cache_size = -32768;")?;
     let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO search_backlog (id, lo, hi) VALUES (1, ?1, ?2)",
+        [i64::MIN, i64::MAX],
+    )?;
+    // The FTS insert trigger would leave every restored message alone anyway (they are all in
+    // the backlog), but running it per row cost as much as the inserts themselves: it is
+    // dropped for the load and recreated from its stored SQL in the same transaction.
     let trigger: String = tx.query_row(
         "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_fts_ai'",
         [],
@@ -720,15 +780,29 @@ fn build<R: Read>(tmp: &Path, key: &DbKey, r: &mut DumpReader<'_, R>) -> Result<
     if !restored || leftover != 0 || rest != 0 {
         return Err(ImportError::Malformed);
     }
-    tx.execute_batch("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")?;
+    // Narrow the backlog to the restored ids (none: no backlog at all).
+    // (Two subqueries: min and max together in one SELECT would scan the table.)
+    let ids: (Option<i64>, Option<i64>) = tx.query_row(
+        "SELECT (SELECT min(id) FROM messages), (SELECT max(id) FROM messages)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    match ids {
+        (Some(lo), Some(hi)) => {
+            tx.execute("UPDATE search_backlog SET lo = ?1, hi = ?2", [lo, hi])?
+        }
+        _ => tx.execute("DELETE FROM search_backlog", [])?,
+    };
     tx.execute_batch(&trigger)?;
     tx.execute(
         "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, x'01')",
         [RESTORED_MARKER],
     )?;
     tx.commit()?;
+    // Leave the file in WAL mode (as every profile database is), then make it durable.
     conn.execute_batch("PRAGMA journal_mode = WAL;")?;
     conn.close().map_err(|(_, e)| ImportError::from(e))?;
+    File::open(tmp)?.sync_all()?;
     Ok(())
 }
 
@@ -765,10 +839,16 @@ pub fn import(
     let created_dir = !dir.exists();
     fs::create_dir_all(dir)?;
     let tmp = dir.join("sotto.db.import");
-    let cleanup = |dir: &Path| {
+    let remove_tmp = |dir: &Path| {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let _ = fs::remove_file(dir.join(format!("sotto.db.import{suffix}")));
         }
+    };
+    // An import interrupted by a crash or power loss leaves its unfinished temporary file
+    // (under a key that is gone); the folder holds no profile, so it is ours to remove.
+    remove_tmp(dir);
+    let cleanup = |dir: &Path| {
+        remove_tmp(dir);
         if created_dir {
             let _ = fs::remove_dir(dir);
         }
@@ -859,6 +939,7 @@ mod tests {
         let store = r.unwrap();
         assert!(store.conversations().unwrap().is_empty());
         assert!(store.search("anything", 5).unwrap().is_empty());
+        assert!(!store.search_backlog_pending().unwrap());
     }
 
     #[test]
@@ -888,6 +969,31 @@ mod tests {
             assert!(matches!(r, Err(ImportError::Malformed)), "{:?}", r.err());
             assert!(!tmp.path().join("dst").exists());
         }
+    }
+
+    #[test]
+    fn an_unfinished_import_left_by_a_crash_does_not_block_the_next() {
+        let mut d = dump_head();
+        d.push(0);
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("b");
+        seal_file(&file, &d);
+        let dst = tmp.path().join("dst");
+        fs::create_dir_all(&dst).unwrap();
+        for suffix in ["", "-journal", "-wal"] {
+            fs::write(dst.join(format!("sotto.db.import{suffix}")), b"leftover").unwrap();
+        }
+        let pw = Passphrase::from("new");
+        import(
+            &file,
+            &Passphrase::from("pw"),
+            &dst,
+            KeyProtection::Passphrase(&pw, FAST),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(!dst.join("sotto.db.import").exists());
+        assert!(Store::exists(&dst));
     }
 
     #[test]

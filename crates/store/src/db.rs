@@ -44,6 +44,26 @@ impl From<rusqlite::Error> for DbOpenError {
 /// Opens (creating if needed) the encrypted database at `path` with `key`, sets the pragmas,
 /// verifies the key and migrates.
 pub(crate) fn open_encrypted(path: &Path, key: &DbKey) -> Result<Connection, DbOpenError> {
+    open_keyed(path, key, Durability::Wal)
+}
+
+/// How a connection writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Every profile connection: WAL, and an fsync with every commit (`synchronous = FULL`).
+    Wal,
+    /// A private new file that is built in one go under a temporary name and made durable by
+    /// the caller (fsync) before it is renamed into place, and deleted on any error (backup
+    /// import): the rollback journal is kept in memory and SQLite never fsyncs.
+    Unsynced,
+}
+
+/// [`open_encrypted`] with the journal and sync settings of `durability`.
+pub(crate) fn open_keyed(
+    path: &Path,
+    key: &DbKey,
+    durability: Durability,
+) -> Result<Connection, DbOpenError> {
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -57,7 +77,10 @@ pub(crate) fn open_encrypted(path: &Path, key: &DbKey) -> Result<Connection, DbO
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     })?;
-    configure(&conn)?;
+    match durability {
+        Durability::Wal => configure(&conn)?,
+        Durability::Unsynced => configure_unsynced(&conn)?,
+    }
     migrate(&mut conn)?;
     Ok(conn)
 }
@@ -70,6 +93,18 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), DbOpenError> {
          PRAGMA foreign_keys = ON;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;",
+    )?;
+    Ok(())
+}
+
+/// [`configure`] for [`Durability::Unsynced`]: the same hardening, no WAL, no fsyncs.
+fn configure_unsynced(conn: &Connection) -> Result<(), DbOpenError> {
+    conn.execute_batch(
+        "PRAGMA secure_delete = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = ON;
+         PRAGMA journal_mode = MEMORY;
+         PRAGMA synchronous = OFF;",
     )?;
     Ok(())
 }
@@ -177,6 +212,34 @@ CREATE UNIQUE INDEX messages_by_client_id ON messages(conversation, direction, c
     WHERE client_id IS NOT NULL;
 CREATE INDEX contacts_by_identity_key ON contacts(identity_key);
 "#,
+    // 3: the search backlog. Messages whose id is in [lo, hi] of its single row are not in the
+    // FTS index yet (a backup import restores the rows and leaves the indexing to
+    // `Store::index_search_backlog`, newest first); every other message is. The triggers keep
+    // that invariant: they touch the index only for ids outside the backlog.
+    r#"
+CREATE TABLE search_backlog (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    lo  INTEGER NOT NULL,
+    hi  INTEGER NOT NULL
+);
+DROP TRIGGER messages_fts_ai;
+DROP TRIGGER messages_fts_ad;
+DROP TRIGGER messages_fts_au;
+CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages
+WHEN NOT EXISTS (SELECT 1 FROM search_backlog WHERE new.id BETWEEN lo AND hi) BEGIN
+    INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages
+WHEN NOT EXISTS (SELECT 1 FROM search_backlog WHERE old.id BETWEEN lo AND hi) BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+END;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF body ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body) SELECT 'delete', old.id, old.body
+        WHERE NOT EXISTS (SELECT 1 FROM search_backlog WHERE old.id BETWEEN lo AND hi);
+    INSERT INTO messages_fts(rowid, body) SELECT new.id, new.body
+        WHERE NOT EXISTS (SELECT 1 FROM search_backlog WHERE new.id BETWEEN lo AND hi);
+END;
+"#,
 ];
 
 /// Newest schema version this build knows.
@@ -224,6 +287,46 @@ mod tests {
         migrate(&mut conn).unwrap();
         assert_eq!(tables(&conn), before);
         assert!(before > 10);
+    }
+
+    /// A profile from before the search backlog (schema 2) keeps a consistent index through
+    /// the migration and afterwards.
+    #[test]
+    fn upgrade_to_the_search_backlog_keeps_the_index_consistent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO contacts VALUES (zeroblob(32), 1, NULL, NULL, x'01', 0, 0, 1, 0);
+             INSERT INTO conversations (id, contact, last_activity) VALUES (1, zeroblob(32), 0);
+             INSERT INTO messages (conversation, direction, sender_account, sender_device,
+                 body, sent_at, state) VALUES (1, 0, zeroblob(32), 1, 'before upgrade', 0, 0),
+                 (1, 0, zeroblob(32), 1, 'also before', 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "DELETE FROM messages WHERE id = 1;
+             UPDATE messages SET body = 'edited after' WHERE id = 2;
+             INSERT INTO messages (conversation, direction, sender_account, sender_device,
+                 body, sent_at, state) VALUES (1, 0, zeroblob(32), 1, 'after upgrade', 0, 0);
+             INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1);",
+        )
+        .unwrap();
+        let hits = |q: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
+                [q],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(hits("before"), 0);
+        assert_eq!(hits("edited"), 1);
+        assert_eq!(hits("after"), 2);
     }
 
     #[test]

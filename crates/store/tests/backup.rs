@@ -111,7 +111,14 @@ fn round_trip_into_fresh_profile() {
         store.newest_messages(convs[0].id, 10_000).unwrap().len(),
         301
     );
+    // Every restored message waits in the search backlog; the import itself indexes none.
+    assert_eq!(store.search_backlog().unwrap(), 301);
+    assert!(store.search("uniquebackupword", 5).unwrap().is_empty());
+    let mut store = store;
+    store.finish_search_backlog(100).unwrap();
+    assert_eq!(store.search_backlog().unwrap(), 0);
     assert_eq!(store.search("uniquebackupword", 5).unwrap().len(), 1);
+    assert!(store.verify_search_index().unwrap());
     assert!(store.is_relay_processed(&7i64.to_be_bytes()).unwrap());
     assert_eq!(store.setting("theme").unwrap().unwrap(), b"dark");
     // Sessions are left out of a restore (they may be stale), and the marker that makes
@@ -354,13 +361,16 @@ fn multi_chunk_backup_round_trips_exactly() {
     let marker_row = 1 + (5 + backup::RESTORED_MARKER.len()) + (5 + 1);
     *want.last_mut().unwrap() += marker_row;
     assert_eq!(want, got);
-    // The search index was rebuilt and is kept up to date afterwards.
+    // The search index is built from the backlog afterwards and kept up to date.
+    let mut dst = dst;
+    assert!(dst.search_backlog_pending().unwrap());
+    dst.finish_search_backlog(1000).unwrap();
     assert_eq!(dst.search("streamed", 10_000).unwrap().len(), 4000);
     assert_eq!(dst.search("message 3999", 5).unwrap().len(), 1);
-    let mut dst = dst;
     dst.insert_message(&incoming(conv, "afterimportword", 9999, 0, None))
         .unwrap();
     assert_eq!(dst.search("afterimportword", 5).unwrap().len(), 1);
+    assert!(dst.verify_search_index().unwrap());
 }
 
 #[test]
