@@ -12,7 +12,7 @@ mod events;
 mod instance_lock;
 mod notify;
 mod profile;
-mod rendering;
+pub mod rendering;
 mod session;
 mod views;
 
@@ -122,7 +122,6 @@ pub fn run() -> Result<(), RunError> {
             let handle = app.handle().clone();
             app.manage(Session::new(dir, relay, sink(&handle)));
             if let Some(window) = app.get_webview_window("main") {
-                rendering::install(&window)?;
                 camera::install(&window)?;
             }
             Ok(())

@@ -3,14 +3,20 @@
 //! Mesa's llvmpipe on the CPU, and compositing costs far more than it saves: scrolling a long
 //! conversation on the 2-core test machine took about 100 ms a frame composited and about
 //! 20 ms painted directly (docs/ARCHITECTURE.md, "Measured"). So without a render node the
-//! app turns WebKit's hardware acceleration off; with one, WebKit keeps its own policy.
+//! app turns WebKit's compositing off; with one, WebKit keeps its own policy.
 //! `SOTTO_WEBVIEW_ACCELERATION=on|off` overrides the detection.
+//!
+//! WebKitGTK takes that switch from its environment when it starts: setting the webview's
+//! hardware-acceleration policy once the page exists was tried and left scrolling as slow as
+//! composited (about 80 ms a frame), so the switch is set before anything else runs.
 
 use std::ffi::OsStr;
 use std::path::Path;
 
 /// The environment variable that overrides [`choose`]'s detection.
 pub const OVERRIDE_VAR: &str = "SOTTO_WEBVIEW_ACCELERATION";
+/// WebKitGTK's own switch: set, it paints without compositing.
+const WEBKIT_SWITCH: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
 
 /// What the app asks of the webview.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,29 +47,23 @@ pub fn choose(override_value: Option<&OsStr>, dri_dir: &Path) -> Acceleration {
     }
 }
 
-/// Applies [`choose`]'s policy for this machine to the window's webview.
-#[cfg(target_os = "linux")]
-pub fn install(window: &tauri::WebviewWindow) -> tauri::Result<()> {
+/// Applies [`choose`]'s policy for this machine to this process, for the webviews it will
+/// create. A switch the person set themselves is left alone.
+///
+/// # Safety
+/// Writes the process environment: no other thread may be running yet.
+#[allow(unsafe_code)]
+pub unsafe fn configure_process() {
     let policy = choose(
         std::env::var_os(OVERRIDE_VAR).as_deref(),
         Path::new("/dev/dri"),
     );
-    tracing::debug!(?policy, "webview acceleration");
-    if policy == Acceleration::WebKitDefault {
-        return Ok(());
+    // Only WebKitGTK reads the switch; other platforms' webviews choose well on their own.
+    let webkitgtk = cfg!(target_os = "linux");
+    if webkitgtk && policy == Acceleration::Never && std::env::var_os(WEBKIT_SWITCH).is_none() {
+        // SAFETY: the caller guarantees that no other thread exists to read the environment.
+        unsafe { std::env::set_var(WEBKIT_SWITCH, "1") };
     }
-    window.with_webview(|webview| {
-        use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
-        if let Some(settings) = WebViewExt::settings(&webview.inner()) {
-            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
-        }
-    })
-}
-
-/// Other platforms' webviews choose well on their own.
-#[cfg(not(target_os = "linux"))]
-pub fn install(_window: &tauri::WebviewWindow) -> tauri::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]
