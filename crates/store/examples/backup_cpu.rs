@@ -1,25 +1,16 @@
 //! Backup export/import timed by the calling thread's CPU time as well as wall time, for a
 //! machine too busy for wall-time benchmarks. `cargo run --release -p sotto-store --example
-//! backup_cpu -- [messages] [repeats]`.
+//! backup_cpu -- [messages] [repeats] [import-only]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "../benches/support/population.rs"]
+mod population;
 
 use std::time::Instant;
 
+use population::{FAST, populate};
 use sotto_store::backup;
-use sotto_store::{
-    AccountId, Address, Contact, DeliveryState, Direction, KdfParams, KeyProtection,
-    MessageRequest, NewMessage, Passphrase, Store, Verification,
-};
-
-const FAST: KdfParams = KdfParams {
-    m_cost_kib: 1024,
-    t_cost: 1,
-    p_cost: 1,
-};
-const WORDS: &[&str] = &[
-    "apple", "river", "mountain", "coffee", "tomorrow", "meeting", "station", "garden", "photo",
-    "letter", "window", "evening", "travel", "music", "yellow", "quiet", "budget", "doctor",
-];
+use sotto_store::{KeyProtection, Passphrase};
 
 /// This thread's CPU time (user + system) in nanoseconds.
 fn cpu_ns() -> u64 {
@@ -34,52 +25,7 @@ fn main() {
     // `import-only`: one export, and the backlog left alone.
     let import_only = args.next().is_some_and(|a| a == "import-only");
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("src");
-    let pw = Passphrase::from("bench");
-    let mut store = Store::create(&dir, KeyProtection::Passphrase(&pw, FAST)).unwrap();
-    let who = AccountId([3u8; 32]);
-    store
-        .add_contact(
-            &Contact {
-                account: who,
-                device_id: 1,
-                username: None,
-                display_name: None,
-                identity_key: vec![1; 33],
-                verification: Verification::Unverified,
-                blocked: false,
-                request: MessageRequest::Accepted,
-            },
-            0,
-        )
-        .unwrap();
-    let conv = store.conversation_with(&who, 0).unwrap();
-    let bodies: Vec<String> = (0..n)
-        .map(|i| {
-            let w = |k: usize| WORDS[(i / k + k) % WORDS.len()];
-            format!("{} {} {} message {i}", w(1), w(7), w(31))
-        })
-        .collect();
-    let msgs: Vec<NewMessage<'_>> = bodies
-        .iter()
-        .enumerate()
-        .map(|(j, b)| NewMessage {
-            conversation: conv,
-            direction: Direction::Incoming,
-            sender: Address {
-                account: who,
-                device: 1,
-            },
-            body: b,
-            sent_at: j as i64,
-            received_at: None,
-            state: DeliveryState::Delivered,
-            expire_timer_secs: 0,
-            relay_id: None,
-            client_id: None,
-        })
-        .collect();
-    store.insert_messages(&msgs).unwrap();
+    let (store, _) = populate(&tmp.path().join("src"), n);
     let file = tmp.path().join("b.backup");
     let mut export = Vec::new();
     for _ in 0..if import_only { 1 } else { repeats } {

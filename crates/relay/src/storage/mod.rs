@@ -253,7 +253,9 @@ pub trait Storage: Send + Sync + 'static {
         recipient: Address,
         envelope: Vec<u8>,
         now_ms: u64,
-    ) -> impl Future<Output = Result<u64, EnqueueError>> + Send;
+    ) -> impl Future<Output = Result<u64, EnqueueError>> + Send {
+        self.enqueue_then(recipient, envelope, now_ms, Box::new(|_| {}))
+    }
     /// Like [`Storage::enqueue`], and runs `on_commit` with the message id once the envelope is
     /// committed, before the result is returned. Backends with one writer per mailbox run the
     /// hooks of one mailbox in commit (= id) order, so wake-ups sent from them reach the
@@ -264,13 +266,7 @@ pub trait Storage: Send + Sync + 'static {
         envelope: Vec<u8>,
         now_ms: u64,
         on_commit: OnCommit,
-    ) -> impl Future<Output = Result<u64, EnqueueError>> + Send {
-        async move {
-            let id = self.enqueue(recipient, envelope, now_ms).await?;
-            on_commit(id);
-            Ok(id)
-        }
-    }
+    ) -> impl Future<Output = Result<u64, EnqueueError>> + Send;
     /// Unexpired envelopes with id greater than `after_id`, oldest first.
     fn pending(
         &self,

@@ -1296,16 +1296,6 @@ impl Storage for PgStorage {
         })?
     }
 
-    async fn enqueue(
-        &self,
-        recipient: Address,
-        envelope: Vec<u8>,
-        now_ms: u64,
-    ) -> Result<u64, EnqueueError> {
-        self.enqueue_then(recipient, envelope, now_ms, Box::new(|_| {}))
-            .await
-    }
-
     async fn enqueue_then(
         &self,
         recipient: Address,
