@@ -14,10 +14,13 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sotto_protocol::safety::safety_number;
 use sotto_protocol::{
-    Address, CiphertextMessage, IdentityKeyPair, KemPreKeyKind, KemPreKeySecret,
-    OneTimePreKeySecret, PreKeyUpload, ResponderPreKeys, Session, SignedPreKeySecret,
-    VerifiedBundle, sealed_sender,
+    Address, CiphertextMessage, IdentityKeyPair, ResponderPreKeys, Session, sealed_sender,
 };
+
+#[path = "support/sessions.rs"]
+mod sessions;
+
+use sessions::{bob, established, olm_established};
 
 const KIB: [u8; 1024] = [0x42; 1024];
 /// Equal-bytes shape: Sotto pads a 1 KiB plaintext to its 2 KiB bucket (the 0x80 marker needs
@@ -25,78 +28,6 @@ const KIB: [u8; 1024] = [0x42; 1024];
 /// plaintext fills Sotto's 1 KiB bucket exactly and is 1024 bytes for Olm after PKCS#7, so
 /// both AEADs process the same number of bytes.
 const BUCKET_FILL: [u8; 1023] = [0x42; 1023];
-
-struct Bob {
-    identity: IdentityKeyPair,
-    address: Address,
-    spk: SignedPreKeySecret,
-    otk: OneTimePreKeySecret,
-    kem: KemPreKeySecret,
-    bundle: VerifiedBundle,
-}
-
-fn bob(rng: &mut ChaCha20Rng) -> Bob {
-    let identity = IdentityKeyPair::generate(rng);
-    let address = Address::new([2; 32], 1);
-    let spk = SignedPreKeySecret::generate(rng, &identity, 1);
-    let otk = OneTimePreKeySecret::generate(rng, 2);
-    let kem = KemPreKeySecret::generate(rng, &identity, 3, KemPreKeyKind::OneTime);
-    let upload = PreKeyUpload {
-        address,
-        identity: identity.public(),
-        signed_prekey: spk.public(),
-        last_resort_kem_prekey: KemPreKeySecret::generate(
-            rng,
-            &identity,
-            4,
-            KemPreKeyKind::LastResort,
-        )
-        .public(),
-        one_time_prekeys: vec![otk.public()],
-        one_time_kem_prekeys: vec![kem.public()],
-    };
-    let bundle = upload
-        .bundle(Some(otk.public()), Some(kem.public()))
-        .verify(&identity.public())
-        .unwrap();
-    Bob {
-        identity,
-        address,
-        spk,
-        otk,
-        kem,
-        bundle,
-    }
-}
-
-fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob) {
-    let alice = IdentityKeyPair::generate(rng);
-    let b = bob(rng);
-    let mut a = Session::initiate(rng, &alice, Address::new([1; 32], 1), &b.bundle).unwrap();
-    let CiphertextMessage::PreKey(m) = a.encrypt(b"hi").unwrap() else {
-        panic!()
-    };
-    let keys = ResponderPreKeys {
-        signed_prekey: &b.spk,
-        one_time_prekey: Some(&b.otk),
-        kem_prekey: &b.kem,
-        replay_seen: &|_| false,
-    };
-    let mut s = Session::respond(
-        rng,
-        &b.identity,
-        b.address,
-        Address::new([1; 32], 1),
-        &alice.public(),
-        &m,
-        keys,
-    )
-    .unwrap()
-    .session;
-    let reply = s.encrypt(b"r").unwrap();
-    a.decrypt(rng, &reply).unwrap();
-    (a, s, alice, b)
-}
 
 fn sotto(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
@@ -210,21 +141,7 @@ fn olm(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    bob.generate_one_time_keys(1);
-    let otk = *bob.one_time_keys().values().next().unwrap();
-    bob.mark_keys_as_published();
-    let mut a = alice
-        .create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk)
-        .unwrap();
-    let OlmMessage::PreKey(m) = a.encrypt(b"hi").unwrap() else {
-        panic!()
-    };
-    let mut s = bob
-        .create_inbound_session(SessionConfig::version_1(), alice.curve25519_key(), &m)
-        .unwrap()
-        .session;
-    let r = s.encrypt(b"r").unwrap();
-    a.decrypt(&r).unwrap();
+    let (mut a, mut s) = olm_established();
     c.bench_function("vodozemac/encrypt_decrypt_1KiB_same_chain", |bench| {
         bench.iter(|| {
             let m = a.encrypt(black_box(KIB)).unwrap();
@@ -261,6 +178,17 @@ fn floor(c: &mut Criterion) {
     let y = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::random_from_rng(&mut rng));
     c.bench_function("floor/x25519", |bench| {
         bench.iter(|| x.diffie_hellman(black_box(&y)))
+    });
+    let x3 = x25519_dalek_3::StaticSecret::from([9u8; 32]);
+    let y3 = x25519_dalek_3::PublicKey::from(y.to_bytes());
+    c.bench_function("floor/x25519_dalek3", |bench| {
+        bench.iter(|| x3.diffie_hellman(black_box(&y3)))
+    });
+    c.bench_function("floor/x25519_base", |bench| {
+        bench.iter(|| x25519_dalek::PublicKey::from(black_box(&x)))
+    });
+    c.bench_function("floor/x25519_base_dalek3", |bench| {
+        bench.iter(|| x25519_dalek_3::PublicKey::from(black_box(&x3)))
     });
     let (dk, ek) = MlKem768::generate(&mut rng);
     c.bench_function("floor/ml_kem_768_encaps_decaps", |bench| {
