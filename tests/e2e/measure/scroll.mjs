@@ -9,7 +9,14 @@
 //  2. the whole way: from the newest message to the oldest by SOTTO_MEASURE_STEP_PX a frame,
 //     loading older pages as the UI does when a person scrolls up; prints how long it took and
 //     its frame intervals (frames spent at the top waiting for a page included).
-import { launchApp, startDisplay } from "../lib/harness.mjs";
+//
+// The window paints the way the product does on this machine (SOTTO_WEBVIEW_ACCELERATION as
+// given, by default unset: direct painting without a GPU, src-tauri/src/rendering.rs), not the
+// composited mode the e2e suite forces for WebDriver screenshots; the screenshot here is taken
+// from the X display instead.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { artifactsDir, launchApp, startDisplay } from "../lib/harness.mjs";
 
 const profileDir = process.env.SOTTO_MEASURE_PROFILE;
 const passphrase = process.env.SOTTO_PASSPHRASE;
@@ -35,7 +42,18 @@ const app = await launchApp({
   display: display.display,
   profileDir,
   name: "measure-scroll",
+  env: {
+    SOTTO_WEBVIEW_ACCELERATION: process.env.SOTTO_WEBVIEW_ACCELERATION ?? "",
+  },
 });
+const screenshot = (step) =>
+  execFileSync("import", [
+    "-display",
+    display.display,
+    "-window",
+    "root",
+    join(artifactsDir, `measure-scroll-${step}.png`),
+  ]);
 try {
   const { browser } = app;
   const unlock = await browser.$('[data-testid="unlock-passphrase"]');
@@ -52,7 +70,7 @@ try {
     .$('[data-testid="message"]')
     .waitForDisplayed({ timeout: 30_000 });
   const openMs = Date.now() - openedAt;
-  await app.screenshot("newest");
+  screenshot("newest");
 
   // Like the whole-way loop below, this runs in the page and is polled for.
   await browser.execute((rowsWanted) => {
@@ -150,7 +168,7 @@ try {
     await new Promise((r) => setTimeout(r, 2000));
     result = await browser.execute(() => window.__sottoScroll);
   }
-  await app.screenshot("oldest");
+  screenshot("oldest");
 
   const stats = (deltas) => {
     const d = deltas.slice().sort((a, b) => a - b);
