@@ -23,7 +23,8 @@ pub struct Exported {
     /// Where the backup was written.
     pub path: String,
     /// Its size.
-    pub bytes: f64,
+    #[specta(type = specta_typescript::Number)]
+    pub bytes: u64,
 }
 
 /// The UI error for a failed import.
@@ -79,10 +80,9 @@ pub async fn export(
     engine
         .with(move |client| {
             let mut progress = |p: Progress| {
-                #[allow(clippy::cast_precision_loss)]
                 (sink.event)(SottoEvent::BackupProgress {
-                    done: p.done as f64,
-                    total: p.total as f64,
+                    done: p.done,
+                    total: p.total,
                 });
             };
             // Seconds of Argon2id and I/O: keep the runtime's other tasks moving meanwhile.
@@ -99,9 +99,8 @@ pub async fn export(
         })
         .await?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    #[allow(clippy::cast_precision_loss)]
     Ok(Exported {
         path: path.display().to_string(),
-        bytes: bytes as f64,
+        bytes,
     })
 }

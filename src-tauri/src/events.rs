@@ -45,14 +45,16 @@ pub enum SottoEvent {
         /// The contact.
         contact_id: String,
         /// Our messages' ids.
-        message_ids: Vec<f64>,
+        #[specta(type = Vec<specta_typescript::Number>)]
+        message_ids: Vec<i64>,
     },
     /// The contact read our messages.
     Read {
         /// The contact.
         contact_id: String,
         /// Our messages' ids.
-        message_ids: Vec<f64>,
+        #[specta(type = Vec<specta_typescript::Number>)]
+        message_ids: Vec<i64>,
     },
     /// The contact started or stopped typing.
     Typing {
@@ -71,7 +73,8 @@ pub enum SottoEvent {
     /// Disappearing messages were deleted.
     Expired {
         /// The deleted messages.
-        message_ids: Vec<f64>,
+        #[specta(type = Vec<specta_typescript::Number>)]
+        message_ids: Vec<i64>,
         /// Their conversations' contacts.
         contact_ids: Vec<String>,
     },
@@ -88,9 +91,11 @@ pub enum SottoEvent {
     /// A backup export or import made progress.
     BackupProgress {
         /// Bytes done.
-        done: f64,
+        #[specta(type = specta_typescript::Number)]
+        done: u64,
         /// Bytes in all.
-        total: f64,
+        #[specta(type = specta_typescript::Number)]
+        total: u64,
     },
     /// The profile was locked: drop all decrypted content.
     Locked,
@@ -109,16 +114,11 @@ impl SottoEvent {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn js(n: i64) -> f64 {
-    n as f64
-}
-
 fn outgoing_ids(
     client: &Client,
     contact: &AccountId,
     ids: &[ClientMessageId],
-) -> UiResult<Vec<f64>> {
+) -> UiResult<Vec<i64>> {
     let store = client.store();
     let Some(conv) = store
         .conversations()?
@@ -130,7 +130,7 @@ fn outgoing_ids(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(m) = store.message_by_client_id(conv.id, Direction::Outgoing, id)? {
-            out.push(js(m.id.0));
+            out.push(m.id.0);
         }
     }
     Ok(out)
@@ -180,7 +180,7 @@ pub fn translate(client: &Client, event: Event) -> UiResult<Option<SottoEvent>> 
                 }
             }
             Some(SottoEvent::Expired {
-                message_ids: messages.iter().map(|m| js(m.id.0)).collect(),
+                message_ids: messages.iter().map(|m| m.id.0).collect(),
                 contact_ids,
             })
         }

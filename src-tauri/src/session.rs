@@ -216,10 +216,9 @@ impl Session {
                 None => KeyProtection::Keyring,
             };
             let mut progress = |p: sotto_store::backup::Progress| {
-                #[allow(clippy::cast_precision_loss)]
                 (sink.event)(SottoEvent::BackupProgress {
-                    done: p.done as f64,
-                    total: p.total as f64,
+                    done: p.done,
+                    total: p.total,
                 });
             };
             sotto_store::backup::import(&file, &backup_pass, &dir, protection, &mut progress)

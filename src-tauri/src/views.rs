@@ -116,7 +116,8 @@ pub struct LastMessage {
     /// Its text.
     pub text: String,
     /// When it was sent.
-    pub at_ms: f64,
+    #[specta(type = specta_typescript::Number)]
+    pub at_ms: i64,
     /// Whether we sent it.
     pub outgoing: bool,
 }
@@ -150,7 +151,8 @@ pub struct ConversationSummary {
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     /// Local id.
-    pub id: f64,
+    #[specta(type = specta_typescript::Number)]
+    pub id: i64,
     /// The conversation's contact id (hex).
     pub contact_id: String,
     /// Whether we sent it.
@@ -158,21 +160,18 @@ pub struct MessageView {
     /// Its text.
     pub text: String,
     /// Sender's time.
-    pub sent_at_ms: f64,
+    #[specta(type = specta_typescript::Number)]
+    pub sent_at_ms: i64,
     /// When it arrived here.
-    pub received_at_ms: Option<f64>,
+    #[specta(type = Option<specta_typescript::Number>)]
+    pub received_at_ms: Option<i64>,
     /// Delivery state.
     pub state: DeliveryView,
     /// Disappearing timer (0 = off).
     pub expire_secs: u32,
     /// When it will be deleted, once the timer started.
-    pub expires_at_ms: Option<f64>,
-}
-
-// JavaScript numbers are doubles; store ids and millisecond times stay far below 2^53.
-#[allow(clippy::cast_precision_loss)]
-fn js(n: i64) -> f64 {
-    n as f64
+    #[specta(type = Option<specta_typescript::Number>)]
+    pub expires_at_ms: Option<i64>,
 }
 
 /// The contact id the UI uses.
@@ -213,15 +212,15 @@ pub fn message_view(contact: &AccountId, m: &Message) -> MessageView {
         }
     };
     MessageView {
-        id: js(m.id.0),
+        id: m.id.0,
         contact_id: contact_id(contact),
         outgoing,
         text: m.body.clone(),
-        sent_at_ms: js(m.sent_at),
-        received_at_ms: m.received_at.map(js),
+        sent_at_ms: m.sent_at,
+        received_at_ms: m.received_at,
         state,
         expire_secs: m.expire_timer_secs,
-        expires_at_ms: m.expires_at.map(js),
+        expires_at_ms: m.expires_at,
     }
 }
 
@@ -242,7 +241,7 @@ pub fn summary(
         unread: conversation.map_or(0, |c| c.unread),
         last_message: last.map(|m| LastMessage {
             text: m.body,
-            at_ms: js(m.sent_at),
+            at_ms: m.sent_at,
             outgoing: m.direction == Direction::Outgoing,
         }),
         timer_secs: conversation.map_or(0, |c| c.disappearing_secs),
@@ -344,11 +343,11 @@ mod debug_tests {
     #[test]
     fn debug_output_never_shows_message_text() {
         let m = MessageView {
-            id: 1.0,
+            id: 1,
             contact_id: "ab".into(),
             outgoing: true,
             text: "canary words".into(),
-            sent_at_ms: 0.0,
+            sent_at_ms: 0,
             received_at_ms: None,
             state: DeliveryView::Sent,
             expire_secs: 0,
@@ -357,7 +356,7 @@ mod debug_tests {
         assert!(!format!("{m:?}").contains("canary"));
         let last = LastMessage {
             text: "canary words".into(),
-            at_ms: 0.0,
+            at_ms: 0,
             outgoing: false,
         };
         assert!(!format!("{last:?}").contains("canary"));

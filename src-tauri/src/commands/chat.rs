@@ -22,7 +22,8 @@ const MAX_HITS: u32 = 50;
 #[serde(rename_all = "camelCase")]
 pub struct SearchHit {
     /// The message.
-    pub message_id: f64,
+    #[specta(type = specta_typescript::Number)]
+    pub message_id: i64,
     /// Its conversation's contact.
     pub contact_id: String,
     /// The contact's name.
@@ -30,7 +31,8 @@ pub struct SearchHit {
     /// The message text.
     pub snippet: String,
     /// When it was sent.
-    pub at_ms: f64,
+    #[specta(type = specta_typescript::Number)]
+    pub at_ms: i64,
 }
 
 fn conversation_of(client: &Client, contact: &AccountId) -> UiResult<Option<ConversationId>> {

@@ -172,7 +172,7 @@ export function demoBackend(start: ProfileStatus['state'], count = 100_000): Bac
     appInfo: () =>
       delay({ name: 'Sotto', version: '0.1.0-demo', profileDir: '/home/alice/.local/share/sotto' }),
     profileStatus: () => delay(status),
-    uiReady: async () => null,
+    uiReady: async () => {},
     createProfile: async ({ username, keyStorage }) => {
       await delay(null, 600);
       status = { state: 'ready', me: { ...me, username, keyStorage } };

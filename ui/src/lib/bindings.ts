@@ -217,7 +217,7 @@ export type Exported = {
 	/**  Where the backup was written. */
 	path: string,
 	/**  Its size. */
-	bytes: number | null,
+	bytes: number,
 };
 
 /**  The hardened switch's result. */
@@ -240,7 +240,7 @@ export type LastMessage = {
 	/**  Its text. */
 	text: string,
 	/**  When it was sent. */
-	atMs: number | null,
+	atMs: number,
 	/**  Whether we sent it. */
 	outgoing: boolean,
 };
@@ -265,7 +265,7 @@ export type MessageView = MessageView_Serialize | MessageView_Deserialize;
 /**  One message. */
 export type MessageView_Deserialize = {
 	/**  Local id. */
-	id: number | null,
+	id: number,
 	/**  The conversation's contact id (hex). */
 	contactId: string,
 	/**  Whether we sent it. */
@@ -273,7 +273,7 @@ export type MessageView_Deserialize = {
 	/**  Its text. */
 	text: string,
 	/**  Sender's time. */
-	sentAtMs: number | null,
+	sentAtMs: number,
 	/**  When it arrived here. */
 	receivedAtMs?: number | null,
 	/**  Delivery state. */
@@ -287,7 +287,7 @@ export type MessageView_Deserialize = {
 /**  One message. */
 export type MessageView_Serialize = {
 	/**  Local id. */
-	id: number | null,
+	id: number,
 	/**  The conversation's contact id (hex). */
 	contactId: string,
 	/**  Whether we sent it. */
@@ -295,7 +295,7 @@ export type MessageView_Serialize = {
 	/**  Its text. */
 	text: string,
 	/**  Sender's time. */
-	sentAtMs: number | null,
+	sentAtMs: number,
 	/**  When it arrived here. */
 	receivedAtMs: number | null,
 	/**  Delivery state. */
@@ -400,7 +400,7 @@ export type ScanResult_Serialize = {
 /**  A search result. */
 export type SearchHit = {
 	/**  The message. */
-	messageId: number | null,
+	messageId: number,
 	/**  Its conversation's contact. */
 	contactId: string,
 	/**  The contact's name. */
@@ -408,7 +408,7 @@ export type SearchHit = {
 	/**  The message text. */
 	snippet: string,
 	/**  When it was sent. */
-	atMs: number | null,
+	atMs: number,
 };
 
 /**  One setting as the page shows it. */
@@ -452,13 +452,13 @@ keyChanged: boolean } |
 /**  The contact. */
 contactId: string; 
 /**  Our messages' ids. */
-messageIds: (number | null)[] } | 
+messageIds: number[] } | 
 /**  The contact read our messages. */
 { kind: "read"; 
 /**  The contact. */
 contactId: string; 
 /**  Our messages' ids. */
-messageIds: (number | null)[] } | 
+messageIds: number[] } | 
 /**  The contact started or stopped typing. */
 { kind: "typing"; 
 /**  The contact. */
@@ -474,7 +474,7 @@ secs: number } |
 /**  Disappearing messages were deleted. */
 { kind: "expired"; 
 /**  The deleted messages. */
-messageIds: (number | null)[]; 
+messageIds: number[]; 
 /**  Their conversations' contacts. */
 contactIds: string[] } | 
 /**  A contact's safety number changed. */
@@ -488,9 +488,9 @@ state: ConnectionState } |
 /**  A backup export or import made progress. */
 { kind: "backup-progress"; 
 /**  Bytes done. */
-done: number | null; 
+done: number; 
 /**  Bytes in all. */
-total: number | null } | 
+total: number } | 
 /**  The profile was locked: drop all decrypted content. */
 { kind: "locked" };
 
@@ -509,13 +509,13 @@ keyChanged: boolean } |
 /**  The contact. */
 contactId: string; 
 /**  Our messages' ids. */
-messageIds: (number | null)[] } | 
+messageIds: number[] } | 
 /**  The contact read our messages. */
 { kind: "read"; 
 /**  The contact. */
 contactId: string; 
 /**  Our messages' ids. */
-messageIds: (number | null)[] } | 
+messageIds: number[] } | 
 /**  The contact started or stopped typing. */
 { kind: "typing"; 
 /**  The contact. */
@@ -531,7 +531,7 @@ secs: number } |
 /**  Disappearing messages were deleted. */
 { kind: "expired"; 
 /**  The deleted messages. */
-messageIds: (number | null)[]; 
+messageIds: number[]; 
 /**  Their conversations' contacts. */
 contactIds: string[] } | 
 /**  A contact's safety number changed. */
@@ -545,9 +545,9 @@ state: ConnectionState } |
 /**  A backup export or import made progress. */
 { kind: "backup-progress"; 
 /**  Bytes done. */
-done: number | null; 
+done: number; 
 /**  Bytes in all. */
-total: number | null } | 
+total: number } | 
 /**  The profile was locked: drop all decrypted content. */
 { kind: "locked" };
 

@@ -102,7 +102,7 @@ export function fakeBackend(over: Partial<Backend> = {}): FakeBackend {
       profileDir: '/home/al/.sotto',
     })),
     profileStatus: vi.fn(async () => ({ state: 'ready' as const, me })),
-    uiReady: vi.fn(async () => null),
+    uiReady: vi.fn(async () => {}),
     createProfile: vi.fn(async () => me),
     unlock: vi.fn(async () => me),
     restoreBackup: vi.fn(async () => me),
