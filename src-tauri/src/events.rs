@@ -97,6 +97,9 @@ pub enum SottoEvent {
         #[specta(type = specta_typescript::Number)]
         total: u64,
     },
+    /// Messages restored from a backup are all searchable now: a search shown as incomplete
+    /// can be run again.
+    SearchIndexReady,
     /// The profile was locked: drop all decrypted content.
     Locked,
 }
@@ -184,6 +187,7 @@ pub fn translate(client: &Client, event: Event) -> UiResult<Option<SottoEvent>> 
                 contact_ids,
             })
         }
+        Event::SearchIndexReady => Some(SottoEvent::SearchIndexReady),
         _ => None,
     })
 }

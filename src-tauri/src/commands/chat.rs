@@ -35,6 +35,17 @@ pub struct SearchHit {
     pub at_ms: i64,
 }
 
+/// What a search found, and whether it could not look everywhere yet.
+#[derive(Debug, Clone, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResults {
+    /// The matching messages, newest first.
+    pub hits: Vec<SearchHit>,
+    /// Messages restored from a backup are still being added to the search index, so older
+    /// ones may be missing from `hits` (the engine indexes them in the background).
+    pub indexing: bool,
+}
+
 fn conversation_of(client: &Client, contact: &AccountId) -> UiResult<Option<ConversationId>> {
     Ok(client
         .store()
@@ -223,10 +234,13 @@ pub async fn set_timer(session: State<'_, Session>, contact_id: String, secs: u3
 /// Full-text search across every conversation.
 #[tauri::command]
 #[specta::specta]
-pub async fn search(session: State<'_, Session>, query: String) -> UiResult<Vec<SearchHit>> {
+pub async fn search(session: State<'_, Session>, query: String) -> UiResult<SearchResults> {
     let query = zeroize::Zeroizing::new(query);
     if query.trim().is_empty() {
-        return Ok(Vec::new());
+        return Ok(SearchResults {
+            hits: Vec::new(),
+            indexing: false,
+        });
     }
     let engine = session.engine().await?;
     engine
@@ -250,7 +264,10 @@ pub async fn search(session: State<'_, Session>, query: String) -> UiResult<Vec<
                     at_ms: view.sent_at_ms,
                 });
             }
-            Ok(hits)
+            Ok(SearchResults {
+                hits,
+                indexing: client.search_index_pending()?,
+            })
         })
         .await
 }

@@ -272,6 +272,17 @@ test('a backup exported by alice restores into a third profile', async () => {
   await click(restored, 'conversation-bob');
   await waitForText(restored, 'hello bob, it is alice');
   await restored.screenshot('restored');
+  // Restored messages become searchable (the engine indexes them after the import).
+  await type(restored, 'search-input', 'hello');
+  const hit = await $(restored, 'search-hit');
+  await hit.waitForDisplayed({ timeout: 20_000 });
+  await restored.screenshot('restored-search');
+  // textContent: WebKit's WebDriver leaves the one-line (clipped) snippet out of getText.
+  const hits = await restored.browser.execute(() =>
+    [...document.querySelectorAll('[data-testid="search-hit"]')].map((h) => h.textContent),
+  );
+  assert.equal(hits.length, 1);
+  assert.match(hits[0], /hello bob, it is alice/);
 });
 
 test('no serious accessibility violations on the main screens', () => {

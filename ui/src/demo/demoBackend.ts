@@ -276,7 +276,7 @@ export function demoBackend(start: ProfileStatus['state'], count = 100_000): Bac
             });
         }
       }
-      return delay(hits);
+      return delay({ hits, indexing: false });
     },
     addContact: async ({ username }) => {
       if (username === 'nobody') throw { code: 'not-found', message: '' };

@@ -25,6 +25,7 @@ export type SettingChange = Gen.ChangeView;
 export type Risk = Gen.RiskView;
 export type PrivacyPage = Gen.PrivacyPage;
 export type SearchHit = Gen.SearchHit;
+export type SearchResults = Gen.SearchResults;
 export type ConnectionState = Gen.ConnectionState;
 export type SottoEvent = Gen.SottoEvent_Serialize;
 export type StartupStage = Gen.StartupStage;
@@ -57,7 +58,7 @@ export interface Backend {
   markRead(a: { contactId: string }): Promise<null>;
   sendTyping(a: { contactId: string; typing: boolean }): Promise<null>;
   setTimer(a: { contactId: string; secs: number }): Promise<null>;
-  search(a: { query: string }): Promise<SearchHit[]>;
+  search(a: { query: string }): Promise<SearchResults>;
   addContact(a: { username: string }): Promise<ConversationSummary>;
   addContactFromInvite(a: { image: string }): Promise<ConversationSummary>;
   myInvite(): Promise<Gen.QrImage>;

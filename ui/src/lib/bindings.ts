@@ -38,7 +38,7 @@ export const commands = {
 	/**  Sets the conversation's disappearing timer (0 = off, else 5 s to 4 weeks). */
 	setTimer: (contactId: string, secs: number) => typedError<null, UiError>(__TAURI_INVOKE("set_timer", { contactId, secs })),
 	/**  Full-text search across every conversation. */
-	search: (query: string) => typedError<SearchHit[], UiError>(__TAURI_INVOKE("search", { query })),
+	search: (query: string) => typedError<SearchResults, UiError>(__TAURI_INVOKE("search", { query })),
 	/**  Adds a contact by username and starts an encrypted session with them. */
 	addContact: (username: string) => typedError<ConversationSummary_Serialize, UiError>(__TAURI_INVOKE("add_contact", { username })),
 	/**  Adds a contact from a scanned invite QR image; the contact counts as verified. */
@@ -411,6 +411,17 @@ export type SearchHit = {
 	atMs: number,
 };
 
+/**  What a search found, and whether it could not look everywhere yet. */
+export type SearchResults = {
+	/**  The matching messages, newest first. */
+	hits: SearchHit[],
+	/**
+	 *  Messages restored from a backup are still being added to the search index, so older
+	 *  ones may be missing from `hits` (the engine indexes them in the background).
+	 */
+	indexing: boolean,
+};
+
 /**  One setting as the page shows it. */
 export type SettingView = {
 	/**  Key (as in the CLI). */
@@ -491,6 +502,11 @@ state: ConnectionState } |
 done: number; 
 /**  Bytes in all. */
 total: number } | 
+/**
+ *  Messages restored from a backup are all searchable now: a search shown as incomplete
+ *  can be run again.
+ */
+{ kind: "search-index-ready" } | 
 /**  The profile was locked: drop all decrypted content. */
 { kind: "locked" };
 
@@ -548,6 +564,11 @@ state: ConnectionState } |
 done: number; 
 /**  Bytes in all. */
 total: number } | 
+/**
+ *  Messages restored from a backup are all searchable now: a search shown as incomplete
+ *  can be run again.
+ */
+{ kind: "search-index-ready" } | 
 /**  The profile was locked: drop all decrypted content. */
 { kind: "locked" };
 

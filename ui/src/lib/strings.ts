@@ -105,6 +105,8 @@ export const strings = {
   searchLabel: 'Search messages',
   searchPlaceholder: 'Search',
   searchNoResults: 'No messages match.',
+  searchIndexing:
+    'Messages restored from a backup are still being made searchable, so older ones may be missing here.',
   searchResults: 'Search results',
   clearSearch: 'Clear search',
   newChat: 'New chat',

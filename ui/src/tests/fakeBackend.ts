@@ -114,7 +114,7 @@ export function fakeBackend(over: Partial<Backend> = {}): FakeBackend {
     markRead: vi.fn(async () => null),
     sendTyping: vi.fn(async () => null),
     setTimer: vi.fn(async () => null),
-    search: vi.fn(async () => []),
+    search: vi.fn(async () => ({ hits: [], indexing: false })),
     addContact: vi.fn(async () => conv()),
     addContactFromInvite: vi.fn(async () => conv()),
     myInvite: vi.fn(async () => ({ qrPng: 'iVBORw0KGgo=' })),
