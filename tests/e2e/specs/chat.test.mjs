@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   eventually,
+  invoke,
   launchApp,
   newProfileDir,
   seriousA11yViolations,
@@ -56,6 +57,7 @@ async function onboard(app, username, passphrase) {
 async function messages(app) {
   return app.browser.execute(() =>
     [...document.querySelectorAll('[data-testid="message"]')].map((m) => ({
+      id: m.getAttribute('data-message-id'),
       text: m.querySelector('[data-testid="message-text"]')?.textContent?.trim() ?? '',
       state: m.getAttribute('data-state'),
       outgoing: m.getAttribute('data-outgoing'),
@@ -75,6 +77,32 @@ async function send(app, text) {
 async function waitForText(app, text, what) {
   return eventually(what ?? `"${text}" in ${app.name}`, async () =>
     (await messages(app)).find((m) => m.text === text),
+  );
+}
+
+/**
+ * The window is unlocked and shows the conversation with `peer`, with `olderText` (a message
+ * that does not disappear) still in it: so a check that something is gone or did not happen
+ * cannot pass because the window locked or the conversation closed.
+ */
+async function assertConversationShown(app, peer, olderText) {
+  const locked = await $(app, 'unlock-screen').then((e) => e.isExisting());
+  assert.equal(locked, false, `${app.name} is not locked`);
+  const main = await $(app, 'main-window').then((e) => e.isDisplayed());
+  assert.ok(main, `${app.name} shows the main window`);
+  assert.equal(
+    await $(app, 'conversation-title').then((e) => e.getText()),
+    peer,
+    `${app.name} shows the conversation with ${peer}`,
+  );
+  assert.equal(
+    await $(app, `conversation-${peer}`).then((e) => e.getAttribute('aria-current')),
+    'true',
+    `${app.name}'s open row is ${peer}`,
+  );
+  assert.ok(
+    (await messages(app)).some((m) => m.text === olderText),
+    `"${olderText}" is still shown at ${app.name}`,
   );
 }
 
@@ -185,10 +213,24 @@ test('hardened mode turns off read receipts and the others see the effect', asyn
   assert.equal(await (await $(bob, 'setting-read-receipts')).getAttribute('aria-checked'), 'false');
   await bob.screenshot('hardened');
   await bob.browser.keys('Escape');
-  await click(bob, 'conversation-alice').catch(() => undefined);
+  await $(bob, 'privacy-page').then((p) => p.waitForExist({ timeout: 20_000, reverse: true }));
+  await click(bob, 'conversation-alice');
 
   await send(alice, 'are receipts off now?');
-  await waitForText(bob, 'are receipts off now?');
+  const got = await waitForText(bob, 'are receipts off now?');
+  // Positive control: bob really has the conversation in front of him and read the message,
+  // so the missing read tick below is down to hardened mode, not to bob never reading it.
+  await assertConversationShown(bob, 'alice', 'hello bob, it is alice');
+  const bubble = await bob.browser.$(`[data-testid="message"][data-message-id="${got.id}"]`);
+  assert.ok(await bubble.isDisplayed(), "the message is visible in bob's view");
+  await bubble.click();
+  await eventually('bob to have read it (nothing unread, in Rust and in his list)', async () => {
+    const list = await invoke(bob.browser, 'conversations');
+    assert.ok(list.ok, `conversations: ${list.error}`);
+    const row = list.value.find((c) => c.username === 'alice');
+    const shown = await $(bob, 'conversation-alice').then((e) => e.getAttribute('data-unread'));
+    return row?.unread === 0 && shown === '0';
+  });
   // Give a read receipt time to arrive if one (wrongly) were sent.
   await new Promise((r) => setTimeout(r, 3000));
   const mine = (await messages(alice)).find((m) => m.text === 'are receipts off now?');
