@@ -80,6 +80,14 @@ async function waitForText(app, text, what) {
   );
 }
 
+/** Whether the bubble with this `data-message-id` is in the DOM. */
+async function bubbleExists(app, id) {
+  return app.browser.execute(
+    (mid) => document.querySelector(`[data-testid="message"][data-message-id="${mid}"]`) !== null,
+    id,
+  );
+}
+
 /**
  * The window is unlocked and shows the conversation with `peer`, with `olderText` (a message
  * that does not disappear) still in it: so a check that something is gone or did not happen
@@ -244,15 +252,24 @@ test('a 5-second disappearing message vanishes in both windows', async () => {
   await select.waitForDisplayed({ timeout: 20_000 });
   await select.selectByAttribute('value', '5');
   await send(alice, 'this message will vanish');
-  await waitForText(alice, 'this message will vanish');
-  await waitForText(bob, 'this message will vanish');
+  const peers = { alice: 'bob', bob: 'alice' };
+  const ids = {};
+  for (const app of [alice, bob]) {
+    const m = await waitForText(app, 'this message will vanish');
+    assert.ok(m.id, `the message has a data-message-id at ${app.name}`);
+    ids[app.name] = m.id;
+  }
   await bob.screenshot('disappearing-before');
   for (const app of [alice, bob]) {
+    // The bubble swaps its text for a placeholder once the countdown ends; only the bubble
+    // itself leaving the DOM shows the message was deleted.
     await eventually(
-      `the message to vanish at ${app.name}`,
-      async () => !(await messages(app)).some((m) => m.text === 'this message will vanish'),
+      `message ${ids[app.name]} to leave the DOM at ${app.name}`,
+      async () => !(await bubbleExists(app, ids[app.name])),
       40_000,
     );
+    // ...and not because the window locked or the conversation closed.
+    await assertConversationShown(app, peers[app.name], 'are receipts off now?');
   }
   await bob.screenshot('disappearing-after');
 });
