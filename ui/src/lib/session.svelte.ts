@@ -6,6 +6,7 @@ import type {
   ConversationSummary,
   DeliveryState,
   Message,
+  PrivacyPage,
   SottoEvent,
   UiError,
 } from './backend';
@@ -33,6 +34,11 @@ export class Session {
   typing = $state<Record<string, boolean>>({});
   connection = $state<ConnectionState>('online');
   sendPaused = $state<Record<string, boolean>>({});
+  /**
+   * The privacy setting `block-on-key-change`: Rust then sends nothing to a contact whose
+   * safety number changed, so the UI pauses sending to them before a send fails.
+   */
+  blockOnKeyChange = $state(false);
   lastError = $state<UiError | null>(null);
 
   private openToken = 0;
@@ -142,6 +148,21 @@ export class Session {
     else if (!t.some((x) => x.id === m.id)) this.thread = [...t, m].sort((a, b) => a.id - b.id);
   }
 
+  /** Whether sending to `c` is paused until its new safety number is reviewed. */
+  isSendPaused(c: ConversationSummary): boolean {
+    if (c.verification !== 'changed') return false;
+    return this.blockOnKeyChange || this.sendPaused[c.contactId] === true;
+  }
+
+  /** Applies the privacy page's `block-on-key-change` setting. */
+  applyPrivacy(p: PrivacyPage): void {
+    const v = p.settings.find((s) => s.key === 'block-on-key-change')?.value;
+    if (v === undefined) return;
+    this.blockOnKeyChange = v === 'on';
+    // Turned off: earlier refusals no longer hold.
+    if (!this.blockOnKeyChange) this.sendPaused = {};
+  }
+
   patch(contactId: string, change: Partial<ConversationSummary>): void {
     this.conversations = this.conversations.map((c) =>
       c.contactId === contactId ? { ...c, ...change } : c,
@@ -227,6 +248,7 @@ export class Session {
     this.activeId = null;
     this.typing = {};
     this.sendPaused = {};
+    this.blockOnKeyChange = false;
     this.focusMessageId = null;
   }
 }
