@@ -131,7 +131,10 @@ fn fixture() -> &'static Fixture {
         let mut rng = ChaCha20Rng::from_seed([0xF0; 32]);
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = IdentityKeyPair::generate(&mut rng);
-        let (alice_address, bob_address) = (Address::new([1; 32], 1), Address::new([2; 32], 1));
+        let (alice_address, bob_address) = (
+            Address::new(alice.public().account_id().0, 1),
+            Address::new(bob.public().account_id().0, 1),
+        );
         let spk = SignedPreKeySecret::generate(&mut rng, &bob, 1);
         let otk = OneTimePreKeySecret::generate(&mut rng, 2);
         let kem = KemPreKeySecret::generate(&mut rng, &bob, 3, KemPreKeyKind::LastResort);
@@ -264,7 +267,7 @@ pub fn seed_inputs() -> Vec<(&'static str, String, Vec<u8>)> {
         |t: &'static str, name: &str, bytes: Vec<u8>| out.push((t, name.to_owned(), bytes));
 
     let carol = IdentityKeyPair::generate(&mut rng);
-    let carol_address = Address::new([3; 32], 4);
+    let carol_address = Address::new(carol.public().account_id().0, 4);
     let spk = SignedPreKeySecret::generate(&mut rng, &carol, 10);
     let otk = OneTimePreKeySecret::generate(&mut rng, 11);
     let kem = KemPreKeySecret::generate(&mut rng, &carol, 12, KemPreKeyKind::LastResort);

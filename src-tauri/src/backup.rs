@@ -1,7 +1,7 @@
 //! Encrypted backups from the app: export the open profile to a file, and the error messages of
 //! an import (the import itself is part of onboarding, see `Session::restore`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sotto_store::backup::{ExportError, ImportError, Progress};
@@ -59,6 +59,27 @@ fn export_error(e: ExportError) -> UiError {
     }
 }
 
+/// Where a backup may be written. The path is typed by the person: a relative one would land
+/// wherever the app was started, and an existing file (an older backup, the profile's own
+/// database) is never silently replaced.
+fn check_target(path: &Path) -> UiResult<()> {
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(UiError::invalid("Choose a file name for the backup."));
+    }
+    if !path.is_absolute() {
+        return Err(UiError::invalid(
+            "Give the full path of the backup file, starting from the top folder.",
+        ));
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(UiError::new(
+            ErrorCode::FileExists,
+            "A file with that name already exists. Choose another name.",
+        ));
+    }
+    Ok(())
+}
+
 /// Writes an encrypted backup of the open profile to `path`, reporting progress as events.
 pub async fn export(
     engine: &Engine,
@@ -72,9 +93,7 @@ pub async fn export(
             "The backup passphrase must have at least 8 characters.",
         ));
     }
-    if path.as_os_str().is_empty() || path.is_dir() {
-        return Err(UiError::invalid("Choose a file name for the backup."));
-    }
+    check_target(&path)?;
     let pass = Passphrase::new(Zeroizing::new(passphrase.as_str().to_owned()));
     let target = path.clone();
     engine
@@ -103,4 +122,29 @@ pub async fn export(
         path: path.display().to_string(),
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_backup_never_replaces_a_file_or_lands_somewhere_unnamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("new.sotto");
+        assert_eq!(check_target(&fresh), Ok(()));
+
+        let existing = dir.path().join("old.sotto");
+        std::fs::write(&existing, b"an older backup").unwrap();
+        assert_eq!(
+            check_target(&existing).unwrap_err().code,
+            ErrorCode::FileExists
+        );
+        assert_eq!(std::fs::read(&existing).unwrap(), b"an older backup");
+
+        for bad in [Path::new(""), Path::new("relative.sotto"), dir.path()] {
+            assert_eq!(check_target(bad).unwrap_err().code, ErrorCode::InvalidInput);
+        }
+    }
 }

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     Blocked,
     /// Sending is paused until the contact's new key is reviewed.
     KeyChanged,
+    /// The relay refused the message for good; it was not sent.
+    Undeliverable,
     /// A bad argument.
     InvalidInput,
     /// No readable QR code in the image.
@@ -43,6 +45,8 @@ pub enum ErrorCode {
     BackupWrongPassphrase,
     /// A file could not be read or written.
     Io,
+    /// The chosen file already exists (nothing is overwritten).
+    FileExists,
     /// Anything else.
     Internal,
 }
@@ -221,6 +225,10 @@ impl From<SendError> for UiError {
                 "This contact's safety number changed. Review it before sending.",
             ),
             SendError::MessageTooLarge => Self::invalid("The message is too long."),
+            SendError::Undeliverable => Self::new(
+                ErrorCode::Undeliverable,
+                "The relay refused this message, so it was not sent.",
+            ),
             SendError::NoSession | SendError::Encrypt => {
                 Self::internal("The message could not be encrypted.")
             }

@@ -99,6 +99,8 @@ impl From<Verification> for VerificationView {
 pub enum DeliveryView {
     /// Waiting for the relay.
     Queued,
+    /// Refused by the relay for good; not sent.
+    Failed,
     /// Accepted by the relay.
     Sent,
     /// On the recipient's device.
@@ -205,7 +207,8 @@ pub fn message_view(contact: &AccountId, m: &Message) -> MessageView {
         DeliveryView::Received
     } else {
         match m.state {
-            DeliveryState::Pending | DeliveryState::Failed => DeliveryView::Queued,
+            DeliveryState::Pending => DeliveryView::Queued,
+            DeliveryState::Failed => DeliveryView::Failed,
             DeliveryState::Sent => DeliveryView::Sent,
             DeliveryState::Delivered => DeliveryView::Delivered,
             DeliveryState::Read => DeliveryView::Read,

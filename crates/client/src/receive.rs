@@ -592,7 +592,8 @@ impl Client {
 
     /// Decides who an unknown sender is. A claimed username counts only if the relay's
     /// directory maps it to the sender's key; if a contact already has that username, this
-    /// is that contact with a new key. `None` when message requests are turned off.
+    /// is that contact with a new key. `None` (drop the message) when message requests are
+    /// turned off or that contact is blocked.
     async fn stranger(
         &mut self,
         from: AccountId,
@@ -601,8 +602,18 @@ impl Client {
         if self.privacy()?.message_requests == MessageRequests::Block {
             return Ok(None);
         }
+        // A key a contact used before moving to another one (a contact's id is its first
+        // key): it is no longer theirs, and taking it for a new person would collide.
+        if self.store.contact(&db_account(from))?.is_some() {
+            return Ok(None);
+        }
         let verified = !claimed.is_empty() && self.lookup(claimed).await.ok() == Some(from);
         if verified && let Some(c) = self.store.contact_by_username(claimed)? {
+            // A blocked person stays blocked under a new key (a re-registration, or a relay
+            // answering the look-up with another key).
+            if c.blocked {
+                return Ok(None);
+            }
             let request = c.request != MessageRequest::Accepted;
             return Ok(Some((
                 Sender::Rekeyed {
@@ -665,6 +676,12 @@ impl Client {
                         }
                     };
                     let conv = s.conversation_with(&contact, now)?;
+                    // Also a contact reached under a new key: the text may already be here.
+                    if s.message_by_client_id(conv, Direction::Incoming, &id)?
+                        .is_some()
+                    {
+                        return Ok(Event::Duplicate);
+                    }
                     if s.conversation(conv)?.map(|c| c.disappearing_secs) != Some(expire_secs) {
                         s.set_disappearing_timer(conv, expire_secs)?;
                     }

@@ -18,7 +18,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
 use rand_core::{OsRng, RngCore};
 use sotto_protocol::IdentityKeyPair;
-use sotto_relay_wire::{ErrorCode, Frame, Push, Request, Response, auth_message};
+use sotto_relay_wire::{ErrorCode, Frame, MAX_FRAME_LEN, Push, Request, Response, auth_message};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -28,6 +28,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Default time to wait for a response.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -271,7 +272,12 @@ impl RelayConnection {
         };
         let (ws, _) = tokio::time::timeout(timeout, async {
             let stream = dial(&host, tls).await?;
-            tokio_tungstenite::client_async(ws_url, stream)
+            // A frame the protocol cannot hold is refused before it is buffered, whoever
+            // sends it (tungstenite's own default is 64 MiB).
+            let limits = WebSocketConfig::default()
+                .max_message_size(Some(MAX_FRAME_LEN))
+                .max_frame_size(Some(MAX_FRAME_LEN));
+            tokio_tungstenite::client_async_with_config(ws_url, stream, Some(limits))
                 .await
                 .map_err(|_| ConnectError::Unreachable)
         })

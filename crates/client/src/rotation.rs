@@ -81,18 +81,27 @@ impl Client {
         }
         let id = state::allocate_prekey_ids(&mut self.store, 1)?;
         let spk = SignedPreKeySecret::generate(&mut OsRng, &self.identity, id);
+        // The secret is saved before the relay can hand the public key out, listed as
+        // replaced until the relay took it: after a crash or a lost answer the relay may hold
+        // a key whose sessions we must still answer, and the grace period deletes it later.
+        self.store.atomically(|s| {
+            s.put_prekey(PrekeyKind::Signed, id, &spk.to_bytes(), now)?;
+            let mut list = retired(s)?;
+            list.push((id, now));
+            put_retired(s, &list)
+        })?;
         self.auth_request(Request::UploadSignedPrekey(wire::Prekey {
             id,
             bytes: encode_signed(&spk.public()),
         }))
         .await?;
         self.store.atomically(|s| {
-            s.put_prekey(PrekeyKind::Signed, id, &spk.to_bytes(), now)?;
+            let mut list = retired(s)?;
+            list.retain(|(r, _)| *r != id);
             if let Some(old) = state::get_u32(s, keys::SIGNED_PREKEY)? {
-                let mut list = retired(s)?;
                 list.push((old, now));
-                put_retired(s, &list)?;
             }
+            put_retired(s, &list)?;
             state::put_u32(s, keys::SIGNED_PREKEY, id)?;
             Ok::<_, StateError>(s.put_setting(keys::SIGNED_PREKEY_AT, &now.to_be_bytes())?)
         })?;

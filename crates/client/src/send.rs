@@ -6,7 +6,7 @@ use rand_core::{OsRng, RngCore};
 use sotto_protocol::sealed_sender::{self, SealError};
 use sotto_protocol::session::EncryptError;
 use sotto_protocol::{Address, Session};
-use sotto_relay_wire::{self as wire, Request};
+use sotto_relay_wire::{self as wire, ErrorCode, Request};
 use sotto_store::{DeliveryState, Direction, MessageRequest, NewMessage, Verification};
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -46,6 +46,10 @@ pub enum SendError {
     /// Local state failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The relay refused the message for good (the recipient is no longer on the relay, or
+    /// the message is larger than this relay accepts); it is marked `Failed` and not retried.
+    #[error("the relay refused this message; it was not sent")]
+    Undeliverable,
     /// Connection trouble; the envelope stays in the outbox.
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -65,6 +69,18 @@ impl SendError {
     pub fn is_queued(&self) -> bool {
         matches!(self, Self::Connect(_) | Self::Relay(_))
     }
+}
+
+/// Whether the relay's refusal of an envelope is final: the same bytes would be refused
+/// again (a full mailbox, a rate limit or a lost connection can pass).
+fn never_accepted(e: &RequestError) -> bool {
+    matches!(
+        e,
+        RequestError::Relay {
+            code: ErrorCode::UnknownRecipient | ErrorCode::EnvelopeTooLarge,
+            ..
+        } | RequestError::Encode(_)
+    )
 }
 
 fn random_id() -> ClientMessageId {
@@ -180,7 +196,7 @@ impl Client {
         };
         let (session, envelope) = self.seal_content(peer, &content)?;
         let me = db_address(self.address());
-        self.store.atomically(|s| {
+        let message = self.store.atomically(|s| {
             s.put_session(&db_address(peer), &session, now)?;
             let message = s.insert_message(&NewMessage {
                 conversation: conv,
@@ -199,9 +215,17 @@ impl Client {
                 c.request = MessageRequest::Accepted;
                 s.update_contact(&c)?;
             }
-            Ok::<_, SendError>(())
+            Ok::<_, SendError>(message)
         })?;
         self.flush_outbox().await?;
+        if let Some(m) = message
+            && self
+                .store
+                .message(m)?
+                .is_some_and(|m| m.state == DeliveryState::Failed)
+        {
+            return Err(SendError::Undeliverable);
+        }
         Ok(id)
     }
 
@@ -259,8 +283,10 @@ impl Client {
     }
 
     /// Sends every queued envelope in order until the relay accepted all of them; stops at
-    /// the first failure (that envelope and later ones stay queued). A sent message becomes
-    /// `Sent` and its disappearing timer starts. Returns how many went.
+    /// the first failure that may pass (that envelope and later ones stay queued). A sent
+    /// message becomes `Sent` and its disappearing timer starts. An envelope the relay refuses
+    /// for good (the recipient no longer exists, or it is larger than this relay takes) leaves
+    /// the outbox and its message becomes `Failed`. Returns how many went.
     pub async fn flush_outbox(&mut self) -> Result<usize, SendError> {
         let mut sent = 0;
         loop {
@@ -276,10 +302,15 @@ impl Client {
                     },
                     envelope: item.envelope,
                 };
-                if let Err(e) = self.anon_request(request).await {
-                    self.store.record_outbox_attempt(item.id)?;
-                    return Err(e.into());
-                }
+                let outcome = match self.anon_request(request).await {
+                    Ok(_) => DeliveryState::Sent,
+                    // Refused for good: retrying would hold up everything queued behind it.
+                    Err(e) if never_accepted(&e) => DeliveryState::Failed,
+                    Err(e) => {
+                        self.store.record_outbox_attempt(item.id)?;
+                        return Err(e.into());
+                    }
+                };
                 let now = now_ms();
                 self.store.atomically(|s| {
                     s.remove_outbox(item.id)?;
@@ -287,11 +318,13 @@ impl Client {
                         && s.message(m)?
                             .is_some_and(|m| m.state == DeliveryState::Pending)
                     {
-                        s.set_delivery_state(m, DeliveryState::Sent, now)?;
+                        s.set_delivery_state(m, outcome, now)?;
                     }
                     Ok::<_, SendError>(())
                 })?;
-                sent += 1;
+                if outcome == DeliveryState::Sent {
+                    sent += 1;
+                }
             }
         }
     }

@@ -343,7 +343,7 @@ async fn chat_both_ways_with_receipts_requests_typing_and_timer() {
 #[tokio::test]
 async fn registration_lock_pin_protects_the_username() {
     let relay = Relay::start("reglock", &[]);
-    let alice = setup(&relay.url, "alice", Some("2468")).await;
+    let mut alice = setup(&relay.url, "alice", Some("2468")).await;
     let mut carol = setup(&relay.url, "carol", None).await;
     let alice_id = id_of(&alice);
     assert_eq!(
@@ -399,6 +399,53 @@ async fn registration_lock_pin_protects_the_username() {
     assert_eq!(flagged.account, alice_id);
     assert_eq!(flagged.verification, Verification::Changed);
     assert_eq!(flagged.identity_key, mallory.account().0.to_vec());
+
+    // Alice's old key is no longer the contact's: a message from it is dropped and
+    // acknowledged (it does not come back), not taken for a new person.
+    let carol_for_alice = alice.add_contact("carol").await.unwrap().contact;
+    alice
+        .send_text(&carol_for_alice, "it is still me")
+        .await
+        .unwrap();
+    wait_for(&mut carol, |e| *e == Event::Dropped).await;
+    assert_eq!(carol.contacts().unwrap().len(), 1);
+    assert!(texts(&carol, &alice_id).is_empty());
+    carol.disconnect();
+    carol.connect(5).await.unwrap();
+    let seen = wait_for(&mut carol, |e| *e == Event::QueueDrained).await;
+    assert!(!seen.contains(&Event::Dropped), "{seen:?}");
+}
+
+/// Someone Alice blocked cannot get back in by taking the same username with a new key: the
+/// message is dropped, and the blocked contact keeps its old key and stays blocked.
+#[tokio::test]
+async fn a_blocked_contact_stays_blocked_under_a_new_key() {
+    let relay = Relay::start("blocked-rekey", &[]);
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let bob = setup(&relay.url, "bob", Some("1357")).await;
+    let bob_id = id_of(&bob);
+    alice.add_contact("bob").await.unwrap();
+    alice.set_blocked(&bob_id, true).unwrap();
+
+    let mut bob2 = open(&relay.url);
+    bob2.connect(5).await.unwrap();
+    bob2.register().await.unwrap();
+    bob2.claim_username("bob", Some("1357")).await.unwrap();
+    let alice_for_bob2 = bob2.add_contact("alice").await.unwrap().contact;
+    bob2.send_text(&alice_for_bob2, "let me back in").await.unwrap();
+
+    let seen = wait_for(&mut alice, |e| *e == Event::Dropped).await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Message { .. })),
+        "{seen:?}"
+    );
+    let blocked = contact(&alice, "bob");
+    assert!(blocked.blocked);
+    assert_eq!(blocked.account, bob_id);
+    assert_eq!(blocked.identity_key, bob.account().0.to_vec());
+    assert_eq!(alice.contacts().unwrap().len(), 1);
+    assert!(texts(&alice, &bob_id).is_empty());
+    assert!(texts(&alice, &id_of(&bob2)).is_empty());
 }
 
 #[tokio::test]
@@ -697,6 +744,84 @@ async fn signed_prekey_rotates_when_due_and_old_one_is_kept_for_the_grace_period
     alice.send_text(&bob_for_alice, "still here").await.unwrap();
     wait_for(&mut bob, |e| matches!(e, Event::Message { .. })).await;
     assert_eq!(texts(&bob, &alice_id), ["old spk", "still here"]);
+}
+
+/// A rotation whose upload fails (the relay vanished mid-request; it may or may not have
+/// taken the key) keeps the new secret like a replaced key: the current key stays current,
+/// and the kept one is deleted when its grace period is over.
+#[tokio::test]
+async fn a_signed_prekey_whose_upload_failed_is_kept_then_deleted() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let mut relay = Relay::start("rotation-failed", &[]);
+    let mut bob = setup(&relay.url, "bob", None).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let old = bob.store().prekey_ids(PrekeyKind::Signed).unwrap();
+    relay.kill();
+    bob.rotate_signed_prekey().await.unwrap_err();
+    let kept = bob.store().prekey_ids(PrekeyKind::Signed).unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0], old[0]);
+
+    relay.restart();
+    bob.disconnect();
+    bob.connect(5).await.unwrap();
+    let newer = bob
+        .maintain_signed_prekey_at(now + 31 * DAY)
+        .await
+        .unwrap()
+        .expect("rotation due after a month");
+    assert_eq!(
+        bob.store().prekey_ids(PrekeyKind::Signed).unwrap(),
+        [old[0], newer]
+    );
+}
+
+/// A message the relay refuses for good (its recipient deleted the account) is marked
+/// failed and leaves the outbox instead of holding up everything queued behind it.
+#[tokio::test]
+async fn a_refused_envelope_does_not_block_the_outbox() {
+    let mut relay = Relay::start("refused", &[]);
+    let mut alice = setup(&relay.url, "alice", None).await;
+    let mut bob = setup(&relay.url, "bob", None).await;
+    let mut carol = setup(&relay.url, "carol", None).await;
+    let bob_id = alice.add_contact("bob").await.unwrap().contact;
+    let carol_id = alice.add_contact("carol").await.unwrap().contact;
+    bob.delete_account().await.unwrap();
+
+    // Sent directly: refused at once, with its own error.
+    let err = alice.send_text(&bob_id, "to nobody").await.unwrap_err();
+    assert!(matches!(err, SendError::Undeliverable), "{err:?}");
+    assert!(!err.is_queued());
+    let failed = messages(&alice, &bob_id);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].state, DeliveryState::Failed);
+
+    // Queued while the relay is away, ahead of a message to Carol.
+    relay.kill();
+    let err = alice.send_text(&bob_id, "still nobody").await.unwrap_err();
+    assert!(err.is_queued(), "{err:?}");
+    let to_carol = alice.send_text(&carol_id, "hi carol").await.unwrap_err();
+    assert!(to_carol.is_queued(), "{to_carol:?}");
+    assert_eq!(alice.queued().unwrap(), 2);
+    relay.restart();
+    alice.disconnect();
+    alice.connect(5).await.unwrap();
+    alice.flush_outbox().await.unwrap();
+    assert_eq!(alice.queued().unwrap(), 0);
+    assert!(
+        messages(&alice, &bob_id)
+            .iter()
+            .all(|m| m.state == DeliveryState::Failed)
+    );
+    let alice_id = id_of(&alice);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while texts(&carol, &alice_id).is_empty() && tokio::time::Instant::now() < deadline {
+        carol.next_event(Duration::from_millis(500)).await.unwrap();
+    }
+    assert_eq!(texts(&carol, &alice_id), ["hi carol"]);
 }
 
 /// A test CA and a certificate for `localhost` it signed, written as PEM files the relay

@@ -33,7 +33,7 @@ fn sotto(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let alice = IdentityKeyPair::generate(&mut rng);
     let b = bob(&mut rng);
-    let alice_addr = Address::new([1; 32], 1);
+    let alice_addr = Address::new(alice.public().account_id().0, 1);
 
     c.bench_function("sotto/pqxdh_initiate", |bench| {
         bench
@@ -102,12 +102,13 @@ fn sotto(c: &mut Criterion) {
         })
     });
     let inner = a.encrypt(&KIB).unwrap();
+    let sender_addr = Address::new(alice_id.public().account_id().0, 1);
     c.bench_function("sotto/sealed_sender_seal_open_1KiB", |bench| {
         bench.iter(|| {
             let env = sealed_sender::seal(
                 &mut rng,
                 &alice_id,
-                alice_addr,
+                sender_addr,
                 &bob_keys.identity.public(),
                 bob_keys.address,
                 black_box(&inner),

@@ -33,7 +33,8 @@ pub enum BundleError {
     /// A one-time KEM prekey was listed where a last-resort one is required, or vice versa.
     #[error("KEM prekey has the wrong kind")]
     WrongKemKind,
-    /// The bundle's identity key is not the one the caller pinned for this contact.
+    /// The bundle's identity key is not the one the caller pinned for this contact, or its
+    /// address names another account.
     #[error("bundle identity does not match the expected identity")]
     IdentityMismatch,
 }
@@ -90,7 +91,8 @@ impl PreKeyBundle {
     /// the ML-KEM key encoding and the X25519 keys. Signatures only prove that the prekeys
     /// belong to *some* identity; without the pin a relay could substitute its own.
     pub fn verify(&self, expected: &IdentityPublicKey) -> Result<VerifiedBundle, BundleError> {
-        if self.identity != *expected {
+        // The address is not signed; it must name the identity's own account.
+        if self.identity != *expected || self.address.account != expected.account_id() {
             return Err(BundleError::IdentityMismatch);
         }
         if !self.signed_prekey.verify(&self.identity) {
@@ -297,7 +299,7 @@ mod tests {
     fn upload(rng: &mut ChaCha20Rng) -> PreKeyUpload {
         let id = IdentityKeyPair::generate(rng);
         PreKeyUpload {
-            address: Address::new([1; 32], 1),
+            address: Address::new(id.public().account_id().0, 1),
             identity: id.public(),
             signed_prekey: SignedPreKeySecret::generate(rng, &id, 1).public(),
             last_resort_kem_prekey: KemPreKeySecret::generate(
@@ -411,6 +413,13 @@ mod tests {
         assert!(substituted.verify(&other.identity).is_ok());
         assert_eq!(
             substituted.verify(&up.identity).err(),
+            Some(BundleError::IdentityMismatch)
+        );
+        // The address is unsigned: one naming another account does not verify either.
+        let mut readdressed = bundle.clone();
+        readdressed.address = other.address;
+        assert_eq!(
+            readdressed.verify(&up.identity).err(),
             Some(BundleError::IdentityMismatch)
         );
     }

@@ -75,7 +75,7 @@ impl PreKeyMessage {
         let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
         let kem_prekey_id = r.u32()?;
         let identity = IdentityPublicKey::read(r)?;
-        let base_key = r.array()?;
+        let base_key = r.x25519_public("base key")?;
         let kem_ciphertext = r.take(KEM_CIPHERTEXT_LEN)?.to_vec();
         let message = RatchetMessage::read(r)?;
         Ok(Self {

@@ -115,7 +115,7 @@ impl Header {
 
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            ratchet_key: r.array()?,
+            ratchet_key: r.x25519_public("ratchet key")?,
             previous_chain_length: r.u32()?,
             message_number: r.u32()?,
         })
@@ -161,6 +161,11 @@ impl RatchetMessage {
     }
 }
 
+/// Stored size of a skipped key: ratchet key, message number, message key.
+const SKIPPED_KEY_LEN: usize = 32 + 4 + 32;
+
+/// Boxed wherever it is kept, so a growing or shrinking queue moves pointers, never the key
+/// (a reallocation would leave copies of message keys in freed memory).
 #[derive(Clone)]
 struct SkippedKey {
     ratchet_key: [u8; 32],
@@ -183,7 +188,7 @@ pub struct DoubleRatchet {
     ns: u32,
     nr: u32,
     pn: u32,
-    skipped: VecDeque<SkippedKey>,
+    skipped: VecDeque<Box<SkippedKey>>,
     past_remote_keys: VecDeque<[u8; 32]>,
 }
 
@@ -198,14 +203,18 @@ struct Chain {
 impl Chain {
     /// Derives the keys of the next `count` messages into `out` and returns the chain after
     /// them.
-    fn skip(mut self, count: usize, out: &mut Vec<SkippedKey>) -> Self {
+    #[expect(
+        clippy::vec_box,
+        reason = "a key is moved by its pointer only (see SkippedKey)"
+    )]
+    fn skip(mut self, count: usize, out: &mut Vec<Box<SkippedKey>>) -> Self {
         for _ in 0..count {
             let (mk, next_ck) = kdf_ck(&self.ck);
-            out.push(SkippedKey {
+            out.push(Box::new(SkippedKey {
                 ratchet_key: self.remote,
                 number: self.nr,
                 message_key: mk,
-            });
+            }));
             self.ck = next_ck;
             self.nr += 1;
         }
@@ -238,7 +247,11 @@ pub(crate) struct Advance {
     remote: [u8; 32],
     ckr: Zeroizing<[u8; 32]>,
     nr: u32,
-    skipped: Vec<SkippedKey>,
+    #[expect(
+        clippy::vec_box,
+        reason = "a key is moved by its pointer only (see SkippedKey)"
+    )]
+    skipped: Vec<Box<SkippedKey>>,
 }
 
 /// What accepting a decrypted message changes in a [`DoubleRatchet`]; produced by
@@ -493,8 +506,7 @@ impl DoubleRatchet {
         };
         let chain = chain.ok_or(RatchetDecryptError::AuthenticationFailed)?;
         let new_skip = skip_count(Some(&chain), header.message_number)?;
-        // Every skipped key is derived into one exactly-sized buffer, so no reallocation
-        // leaves a copy of a message key behind.
+        // Every skipped key is boxed into one exactly-sized buffer of pointers.
         let old_skip = step.as_ref().map_or(0, |(_, n, _)| *n);
         let mut skipped = Vec::with_capacity(old_skip + new_skip);
         let step = step.map(|(old_chain, old_skip, step)| {
@@ -536,8 +548,11 @@ impl DoubleRatchet {
                     nr,
                     skipped,
                 } = advance;
-                if let Some(step) = step {
-                    let RatchetStep { dhs, rk, cks } = *step;
+                if let Some(mut step) = step {
+                    // Swapped, not moved out: the box then wipes the old secrets as it drops,
+                    // instead of freeing memory that still holds the new ones.
+                    let mut cks = Zeroizing::new([0u8; 32]);
+                    std::mem::swap(&mut cks, &mut step.cks);
                     if let Some(old) = self.dhr.replace(remote) {
                         if self.past_remote_keys.len() >= MAX_PAST_REMOTE_KEYS {
                             self.past_remote_keys.pop_front();
@@ -546,9 +561,9 @@ impl DoubleRatchet {
                     }
                     self.pn = self.ns;
                     self.ns = 0;
-                    self.dhs = dhs;
+                    std::mem::swap(&mut self.dhs, &mut step.dhs);
                     self.dhs_public = None;
-                    self.rk = rk;
+                    std::mem::swap(&mut self.rk, &mut step.rk);
                     self.cks = Some(cks);
                 }
                 self.ckr = Some(ckr);
@@ -608,7 +623,7 @@ impl DoubleRatchet {
             + opt(self.ckr.is_some())
             + 3 * 4 // ns, nr, pn
             + 2
-            + self.skipped.len() * (32 + 4 + 32)
+            + self.skipped.len() * SKIPPED_KEY_LEN
             + 1
             + self.past_remote_keys.len() * 32
     }
@@ -655,13 +670,16 @@ impl DoubleRatchet {
         if n > MAX_STORED_SKIPPED_KEYS {
             return Err(DecodeError::TooLong);
         }
+        if r.remaining() < n * SKIPPED_KEY_LEN {
+            return Err(DecodeError::Truncated);
+        }
         let mut skipped = VecDeque::with_capacity(n);
         for _ in 0..n {
-            skipped.push_back(SkippedKey {
+            skipped.push_back(Box::new(SkippedKey {
                 ratchet_key: r.array()?,
                 number: r.u32()?,
                 message_key: Zeroizing::new(r.array()?),
-            });
+            }));
         }
         let n = usize::from(r.u8()?);
         if n > MAX_PAST_REMOTE_KEYS {

@@ -68,7 +68,8 @@ pub enum OpenError {
     /// The static layer failed to authenticate (sender did not hold the claimed identity).
     #[error("static layer authentication failed")]
     StaticLayer,
-    /// The identity inside the content differs from the one in the ephemeral layer.
+    /// The identity inside the content differs from the one in the ephemeral layer, or the
+    /// sender address names an account other than that identity's.
     #[error("sender identity mismatch")]
     SenderMismatch,
 }
@@ -246,7 +247,9 @@ pub fn open(
     let sender_address = Address::read(&mut r)?;
     let rest = r.take(content.len() - 1 - IdentityPublicKey::ENCODED_LEN - Address::ENCODED_LEN)?;
     r.finish()?;
-    if claimed_identity != sender_identity {
+    // An account id is its identity key: an address naming another account is a lie.
+    if claimed_identity != sender_identity || sender_address.account != sender_identity.account_id()
+    {
         return Err(OpenError::SenderMismatch);
     }
     let message = CiphertextMessage::decode(rest)?;

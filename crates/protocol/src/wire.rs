@@ -192,6 +192,12 @@ impl Writer {
 }
 
 /// Bounds-checked decoder over a borrowed byte string.
+/// Whether `u` is the canonical encoding of an X25519 u-coordinate: below 2^255 - 19 (only
+/// 2^255 - 19 ..= 2^255 - 1 and encodings with the top bit set are not).
+pub(crate) fn is_canonical_x25519(u: &[u8; 32]) -> bool {
+    u[31] & 0x80 == 0 && !(u[31] == 0x7f && u[1..31].iter().all(|&b| b == 0xff) && u[0] >= 0xed)
+}
+
 pub(crate) struct Reader<'a> {
     data: &'a [u8],
 }
@@ -199,6 +205,11 @@ pub(crate) struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
         Self { data }
+    }
+
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.data.len()
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -214,6 +225,19 @@ impl<'a> Reader<'a> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
+    }
+
+    /// An X25519 public key, in its canonical encoding only (RFC 7748: a u-coordinate below
+    /// p = 2^255 - 19, so the top bit is clear). X25519 ignores the top bit and reduces mod p,
+    /// so one key has several encodings with the same shared secrets; accepting only one
+    /// keeps anything derived from the bytes (replay tags, remembered keys) tied to the key.
+    pub(crate) fn x25519_public(&mut self, what: &'static str) -> Result<[u8; 32], DecodeError> {
+        let u: [u8; 32] = self.array()?;
+        if is_canonical_x25519(&u) {
+            Ok(u)
+        } else {
+            Err(DecodeError::Invalid(what))
+        }
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
@@ -280,6 +304,26 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_canonical_x25519_encodings_are_read() {
+        let mut p_minus_1 = [0xff; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        let mut p = p_minus_1;
+        p[0] = 0xed;
+        let mut top_bit = [9u8; 32];
+        top_bit[31] |= 0x80;
+        for good in [[0u8; 32], [9; 32], p_minus_1] {
+            assert_eq!(Reader::new(&good).x25519_public("k"), Ok(good));
+        }
+        for bad in [p, [0xff; 32], top_bit] {
+            assert_eq!(
+                Reader::new(&bad).x25519_public("k"),
+                Err(DecodeError::Invalid("k"))
+            );
+        }
+    }
 
     #[test]
     fn round_trip_and_strictness() {

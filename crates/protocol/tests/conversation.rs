@@ -323,8 +323,8 @@ fn sealed_sender_rejects_tampering_and_wrong_recipient() {
         Err(OpenError::Malformed(_))
     ));
 
-    // Mallory cannot claim to be Bob: she lacks Bob's identity secret, so sealing "as Bob"
-    // with her own key yields her identity, never Bob's.
+    // Mallory cannot claim to be Bob: she lacks Bob's identity secret, so sealing with
+    // Bob's address under her own key names an account that is not hers, and is refused.
     let forged = sealed_sender::seal(
         &mut rng,
         &mallory.identity,
@@ -334,8 +334,10 @@ fn sealed_sender_rejects_tampering_and_wrong_recipient() {
         &msg,
     )
     .unwrap();
-    let opened = sealed_sender::open(&alice.identity, alice.address, &forged).unwrap();
-    assert_eq!(opened.sender_identity, mallory.identity.public());
+    assert_eq!(
+        sealed_sender::open(&alice.identity, alice.address, &forged),
+        Err(OpenError::SenderMismatch)
+    );
 }
 
 #[test]
@@ -721,6 +723,17 @@ fn prekey_message_without_one_time_key_cannot_be_replayed() {
     let mut b = accepted.session;
     let inner = CiphertextMessage::PreKey(second);
     assert_eq!(b.decrypt(&mut rng, &inner).unwrap().as_slice(), b"second");
+
+    // The same base key written another way (X25519 ignores the top bit, so the key
+    // agreement would still succeed) does not decode, so it cannot dodge the replay tag.
+    let mut bytes = first.encode().unwrap();
+    let base_key_at = 1 + 4 + 1 + 4 + 33;
+    assert_eq!(&bytes[base_key_at..base_key_at + 32], &first.base_key);
+    bytes[base_key_at + 31] |= 0x80;
+    assert_eq!(
+        sotto_protocol::PreKeyMessage::decode(&bytes),
+        Err(DecodeError::Invalid("base key"))
+    );
 
     // A fresh session start from the same sender (new base key) is accepted.
     let mut a2 = Session::initiate(&mut rng, &alice.identity, alice.address, &bundle).unwrap();

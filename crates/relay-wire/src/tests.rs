@@ -481,3 +481,15 @@ fn encoding_refuses_oversized_fields_instead_of_truncating() {
     };
     assert_eq!(Frame::decode(&at_limit.encode().unwrap()), Ok(at_limit));
 }
+
+#[test]
+fn request_debug_names_only_the_op() {
+    let claim = Request::UsernameClaim {
+        username: "canaryname".into(),
+        pin_verifier: Some([0xAB; 32]),
+    };
+    let shown = format!("{claim:?} {:?}", Frame::Request { id: 1, request: claim.clone() });
+    assert!(shown.contains("UsernameClaim"), "{shown}");
+    assert!(!shown.contains("canary"), "{shown}");
+    assert!(!shown.contains("171"), "{shown}");
+}

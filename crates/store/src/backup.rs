@@ -259,8 +259,16 @@ fn put_var<W: Write>(w: &mut ChunkWriter<'_, W>, tag: u8, b: &[u8]) -> Result<()
 fn dump<W: Write>(store: &Store, w: &mut ChunkWriter<'_, W>) -> Result<(), ExportError> {
     w.put(DUMP_MAGIC)?;
     w.put(&DUMP_VERSION.to_be_bytes())?;
+    let now = crate::store::now_ms();
     for table in TABLES {
-        let mut st = store.conn.prepare(&format!("SELECT * FROM {table}"))?;
+        // A disappearing message whose time ran out (while the app was closed, say) is not
+        // carried into a backup; the next open would delete it anyway.
+        let filter = if table == "messages" {
+            format!(" WHERE expires_at IS NULL OR expires_at > {now}")
+        } else {
+            String::new()
+        };
+        let mut st = store.conn.prepare(&format!("SELECT * FROM {table}{filter}"))?;
         let ncols = st.column_count();
         w.put(&[1])?;
         w.put_name(table)?;

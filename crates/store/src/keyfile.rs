@@ -55,12 +55,20 @@ impl Default for KdfParams {
 }
 
 impl KdfParams {
-    /// Largest accepted memory cost (4 GiB); files asking for more are rejected rather than
-    /// allowed to exhaust memory.
-    pub const MAX_M_COST_KIB: u32 = 4 * 1024 * 1024;
+    /// Largest accepted memory cost (2 GiB, RFC 9106's first recommended profile). The
+    /// parameters are read from a file before anything authenticates them, so a damaged or
+    /// hostile key file or backup asking for more is refused instead of exhausting memory.
+    pub const MAX_M_COST_KIB: u32 = 2 * 1024 * 1024;
+    /// Largest accepted number of passes (bounds the time a hostile file can make us spend).
+    pub const MAX_T_COST: u32 = 16;
+    /// Largest accepted number of lanes.
+    pub const MAX_P_COST: u32 = 16;
 
     fn argon2(&self) -> Result<Argon2<'static>, KeyFileError> {
-        if self.m_cost_kib > Self::MAX_M_COST_KIB || self.t_cost > 64 || self.p_cost > 64 {
+        if self.m_cost_kib > Self::MAX_M_COST_KIB
+            || self.t_cost > Self::MAX_T_COST
+            || self.p_cost > Self::MAX_P_COST
+        {
             return Err(KeyFileError::BadParams);
         }
         let params = Params::new(self.m_cost_kib, self.t_cost, self.p_cost, Some(32))
@@ -219,12 +227,19 @@ mod tests {
             unwrap(&bad, &Passphrase::from("pw")),
             Err(KeyFileError::Malformed)
         ));
-        // Absurd memory cost is refused before any allocation.
-        let mut bad = file;
-        bad[10..14].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(
-            unwrap(&bad, &Passphrase::from("pw")),
-            Err(KeyFileError::BadParams)
-        ));
+        // Costs past the limits are refused before any allocation.
+        for (at, value) in [
+            (10, KdfParams::MAX_M_COST_KIB + 1),
+            (10, u32::MAX),
+            (14, KdfParams::MAX_T_COST + 1),
+            (18, KdfParams::MAX_P_COST + 1),
+        ] {
+            let mut bad = file.clone();
+            bad[at..at + 4].copy_from_slice(&value.to_be_bytes());
+            assert!(matches!(
+                unwrap(&bad, &Passphrase::from("pw")),
+                Err(KeyFileError::BadParams)
+            ));
+        }
     }
 }

@@ -824,8 +824,8 @@ impl Store {
         Ok(v)
     }
 
-    /// Updates an outgoing message's delivery state. When it becomes `Sent` its disappearing
-    /// timer starts.
+    /// Updates an outgoing message's delivery state. When it leaves `Pending` (sent, or
+    /// failed for good) its disappearing timer starts: a chat's timer covers every copy.
     pub fn set_delivery_state(
         &self,
         id: MessageId,
@@ -834,7 +834,7 @@ impl Store {
     ) -> Result<()> {
         let n = self.conn.execute(
             "UPDATE messages SET state = ?2,
-                 expires_at = CASE WHEN ?2 <> 0 AND ?2 <> 4 AND expire_timer > 0 AND expires_at IS NULL
+                 expires_at = CASE WHEN ?2 <> 0 AND expire_timer > 0 AND expires_at IS NULL
                               THEN ?3 + expire_timer * 1000 ELSE expires_at END
              WHERE id = ?1",
             params![id.0, state.code(), now],

@@ -8,7 +8,8 @@ use std::path::Path;
 use common::*;
 use sotto_store::backup::{self, ImportError, Progress};
 use sotto_store::{
-    Address, KeyProtection, Passphrase, PrekeyKind, Store, Verification, VerifiedHow,
+    Address, DeliveryState, Direction, KeyProtection, Passphrase, PrekeyKind, Store,
+    Verification, VerifiedHow,
 };
 
 const CHUNK_BOUNDARY: usize = 57 + 16 + 4 + 64 * 1024 + 16;
@@ -46,6 +47,16 @@ fn make_backup(tmp: &Path) -> std::path::PathBuf {
     }
     store
         .insert_message(&incoming(conv, "uniquebackupword", 5000, 0, None))
+        .unwrap();
+    // A sent disappearing message whose second ran out long ago (the app was closed since):
+    // it is not written into the backup.
+    let mut gone = incoming(conv, "expiredbackupword", 6000, 1, None);
+    gone.direction = Direction::Outgoing;
+    gone.state = DeliveryState::Pending;
+    gone.received_at = None;
+    let gone = store.insert_message(&gone).unwrap().unwrap();
+    store
+        .set_delivery_state(gone, DeliveryState::Sent, 1)
         .unwrap();
     let out = tmp.join("sotto.backup");
     let mut calls = Vec::new();
@@ -136,6 +147,7 @@ fn round_trip_into_fresh_profile() {
         store.setting(backup::RESTORED_MARKER).unwrap().as_deref(),
         Some(&[1u8][..])
     );
+    assert!(store.search("expiredbackupword", 5).unwrap().is_empty());
     store.close().unwrap();
     assert_absent(&dst, "uniquebackupword");
     Store::open_with_passphrase(&dst, &pw).unwrap();

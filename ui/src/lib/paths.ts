@@ -6,11 +6,12 @@ export function homeFrom(profileDir: string): string | null {
   return m?.[1] ?? null;
 }
 
+// The time is in the name so a second backup on the same day gets a name of its own (an
+// existing file is never replaced).
 export function defaultBackupPath(profileDir: string, now: Date): string {
-  const d = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(
-    now.getDate(),
-  ).padStart(2, '0')}`;
-  const name = `sotto-backup-${d}.sotto`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  const d = `${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())}`;
+  const name = `sotto-backup-${d}-${two(now.getHours())}${two(now.getMinutes())}.sotto`;
   const home = homeFrom(profileDir);
   if (home) return home.includes('\\') ? `${home}\\${name}` : `${home}/${name}`;
   const dir = profileDir.replace(/[/\\]+$/, '');

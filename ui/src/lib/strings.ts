@@ -86,11 +86,14 @@ export const strings = {
     blocked: 'This contact is blocked.',
     'key-changed':
       'Sending is paused: this contact’s safety number changed. Review it before you send again.',
+    undeliverable:
+      'The relay refused this message, so it was not sent. The contact may have deleted their account.',
     'invalid-input': 'That input was not accepted.',
     'no-qr-code': 'No readable QR code was found in that image.',
     'backup-corrupt': 'This backup file is damaged or is not a Sotto backup.',
     'backup-wrong-passphrase': 'That is not the passphrase of this backup.',
     io: 'The file could not be read or written.',
+    'file-exists': 'A file with that name already exists. Choose another name.',
     internal: 'Something went wrong inside Sotto.',
   } satisfies Record<ErrorCode, string>,
 
@@ -165,6 +168,7 @@ export const strings = {
   expired: 'This message has disappeared.',
   deliveryState: {
     queued: 'Queued — not sent yet',
+    failed: 'Not sent — the relay refused it',
     sent: 'Sent',
     delivered: 'Delivered',
     read: 'Read',

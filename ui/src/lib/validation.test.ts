@@ -54,9 +54,9 @@ describe('onboarding validation', () => {
   });
 
   it('suggests a backup file in the home folder', () => {
-    const d = new Date(2026, 10, 27);
+    const d = new Date(2026, 10, 27, 9, 5);
     expect(defaultBackupPath('/home/al/.local/share/sotto', d)).toBe(
-      '/home/al/sotto-backup-2026-11-27.sotto',
+      '/home/al/sotto-backup-2026-11-27-0905.sotto',
     );
   });
 });

@@ -21,7 +21,7 @@ pub struct Bob {
 
 pub fn bob(rng: &mut ChaCha20Rng) -> Bob {
     let identity = IdentityKeyPair::generate(rng);
-    let address = Address::new([2; 32], 1);
+    let address = Address::new(identity.public().account_id().0, 1);
     let spk = SignedPreKeySecret::generate(rng, &identity, 1);
     let otk = OneTimePreKeySecret::generate(rng, 2);
     let kem = KemPreKeySecret::generate(rng, &identity, 3, KemPreKeyKind::OneTime);
@@ -56,8 +56,9 @@ pub fn bob(rng: &mut ChaCha20Rng) -> Bob {
 /// Alice (initiator) and Bob after the prekey message and one reply: both can send.
 pub fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair, Bob) {
     let alice = IdentityKeyPair::generate(rng);
+    let alice_address = Address::new(alice.public().account_id().0, 1);
     let b = bob(rng);
-    let mut a = Session::initiate(rng, &alice, Address::new([1; 32], 1), &b.bundle).unwrap();
+    let mut a = Session::initiate(rng, &alice, alice_address, &b.bundle).unwrap();
     let CiphertextMessage::PreKey(m) = a.encrypt(b"hi").unwrap() else {
         panic!()
     };
@@ -71,7 +72,7 @@ pub fn established(rng: &mut ChaCha20Rng) -> (Session, Session, IdentityKeyPair,
         rng,
         &b.identity,
         b.address,
-        Address::new([1; 32], 1),
+        alice_address,
         &alice.public(),
         &m,
         keys,
