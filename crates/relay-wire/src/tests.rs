@@ -488,7 +488,13 @@ fn request_debug_names_only_the_op() {
         username: "canaryname".into(),
         pin_verifier: Some([0xAB; 32]),
     };
-    let shown = format!("{claim:?} {:?}", Frame::Request { id: 1, request: claim.clone() });
+    let shown = format!(
+        "{claim:?} {:?}",
+        Frame::Request {
+            id: 1,
+            request: claim.clone()
+        }
+    );
     assert!(shown.contains("UsernameClaim"), "{shown}");
     assert!(!shown.contains("canary"), "{shown}");
     assert!(!shown.contains("171"), "{shown}");
