@@ -432,7 +432,9 @@ async fn a_blocked_contact_stays_blocked_under_a_new_key() {
     bob2.register().await.unwrap();
     bob2.claim_username("bob", Some("1357")).await.unwrap();
     let alice_for_bob2 = bob2.add_contact("alice").await.unwrap().contact;
-    bob2.send_text(&alice_for_bob2, "let me back in").await.unwrap();
+    bob2.send_text(&alice_for_bob2, "let me back in")
+        .await
+        .unwrap();
 
     let seen = wait_for(&mut alice, |e| *e == Event::Dropped).await;
     assert!(
