@@ -263,12 +263,14 @@ fn dump<W: Write>(store: &Store, w: &mut ChunkWriter<'_, W>) -> Result<(), Expor
     for table in TABLES {
         // A disappearing message whose time ran out (while the app was closed, say) is not
         // carried into a backup; the next open would delete it anyway.
-        let filter = if table == "messages" {
+        let filter = if *table == "messages" {
             format!(" WHERE expires_at IS NULL OR expires_at > {now}")
         } else {
             String::new()
         };
-        let mut st = store.conn.prepare(&format!("SELECT * FROM {table}{filter}"))?;
+        let mut st = store
+            .conn
+            .prepare(&format!("SELECT * FROM {table}{filter}"))?;
         let ncols = st.column_count();
         w.put(&[1])?;
         w.put_name(table)?;

@@ -8,8 +8,8 @@ use std::path::Path;
 use common::*;
 use sotto_store::backup::{self, ImportError, Progress};
 use sotto_store::{
-    Address, DeliveryState, Direction, KeyProtection, Passphrase, PrekeyKind, Store,
-    Verification, VerifiedHow,
+    Address, DeliveryState, Direction, KeyProtection, Passphrase, PrekeyKind, Store, Verification,
+    VerifiedHow,
 };
 
 const CHUNK_BOUNDARY: usize = 57 + 16 + 4 + 64 * 1024 + 16;
