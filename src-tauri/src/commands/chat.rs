@@ -1,7 +1,7 @@
 //! Conversations and messages.
 
 use serde::Serialize;
-use sotto_client::Client;
+use sotto_client::{Client, SendError};
 use sotto_store::{AccountId, ConversationId, MessageId};
 use specta::Type;
 use tauri::State;
@@ -138,8 +138,9 @@ pub async fn send_text(
         .run(move |client| {
             Box::pin(async move {
                 let sent = client.send_text(&contact, &text).await;
+                // A refused message is stored as failed: it is shown, marked "not sent".
                 let queued = match sent {
-                    Ok(_) => false,
+                    Ok(_) | Err(SendError::Undeliverable) => false,
                     Err(e) if e.is_queued() => true,
                     Err(e) => return Err(e.into()),
                 };

@@ -99,11 +99,13 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   'not-found': true,
   blocked: true,
   'key-changed': true,
+  undeliverable: true,
   'invalid-input': true,
   'no-qr-code': true,
   'backup-corrupt': true,
   'backup-wrong-passphrase': true,
   io: true,
+  'file-exists': true,
   internal: true,
 };
 const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_CODES, code);

@@ -168,6 +168,8 @@ export type ConversationSummary_Serialize = {
 export type DeliveryView = 
 /**  Waiting for the relay. */
 "queued" | 
+/**  Refused by the relay for good; not sent. */
+"failed" | 
 /**  Accepted by the relay. */
 "sent" | 
 /**  On the recipient's device. */
@@ -199,6 +201,8 @@ export type ErrorCode =
 "blocked" | 
 /**  Sending is paused until the contact's new key is reviewed. */
 "key-changed" | 
+/**  The relay refused the message for good; it was not sent. */
+"undeliverable" | 
 /**  A bad argument. */
 "invalid-input" | 
 /**  No readable QR code in the image. */
@@ -209,6 +213,8 @@ export type ErrorCode =
 "backup-wrong-passphrase" | 
 /**  A file could not be read or written. */
 "io" | 
+/**  The chosen file already exists (nothing is overwritten). */
+"file-exists" | 
 /**  Anything else. */
 "internal";
 

@@ -18,6 +18,7 @@ export const OLDER_PAGE = 500;
 const MAX_PAGES_TO_FIND = 2000;
 const RANK: Record<DeliveryState, number> = {
   queued: 0,
+  failed: 0,
   sent: 1,
   delivered: 2,
   read: 3,
