@@ -99,7 +99,7 @@ async function assertConversationShown(app, peer, olderText) {
   const main = await $(app, 'main-window').then((e) => e.isDisplayed());
   assert.ok(main, `${app.name} shows the main window`);
   assert.equal(
-    await $(app, 'conversation-title').then((e) => e.getText()),
+    (await $(app, 'conversation-title').then((e) => e.getProperty('textContent'))).trim(),
     peer,
     `${app.name} shows the conversation with ${peer}`,
   );
