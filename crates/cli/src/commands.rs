@@ -188,7 +188,8 @@ async fn register(client: &mut Client, username: &str, pin: Option<&str>) -> Res
     client
         .claim_username(username, pin)
         .await
-        .map_err(|e| CliError::new(Code::Username, format!("cannot claim {username}: {e}")))
+        // Error lines may end up in a service's log: they never repeat a username.
+        .map_err(|e| CliError::new(Code::Username, format!("cannot claim the username: {e}")))
 }
 
 fn read_pin() -> Result<Zeroizing<String>, CliError> {
@@ -212,7 +213,7 @@ fn read_pin() -> Result<Zeroizing<String>, CliError> {
 fn contact(client: &Client, name: &str) -> Result<Contact, CliError> {
     client
         .find_contact(name)?
-        .ok_or_else(|| CliError::new(Code::NotFound, format!("no contact named {name}")))
+        .ok_or_else(|| CliError::new(Code::NotFound, "no such contact"))
 }
 
 async fn with_client(ctx: &Ctx, client: &mut Client, command: Command) -> Result<(), CliError> {
@@ -619,19 +620,15 @@ fn settings(ctx: &Ctx, client: &mut Client, action: SettingsCmd) -> Result<(), C
 
 fn backup_passphrase(file: Option<&Path>) -> Result<Passphrase, CliError> {
     let text = match file {
-        Some(f) => Zeroizing::new(
-            std::fs::read_to_string(f)
-                .map_err(|e| {
-                    CliError::new(
-                        Code::Failure,
-                        format!("cannot read the backup passphrase file: {}", e.kind()),
-                    )
-                })?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned(),
-        ),
+        Some(f) => {
+            let whole = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+                CliError::new(
+                    Code::Failure,
+                    format!("cannot read the backup passphrase file: {}", e.kind()),
+                )
+            })?);
+            Zeroizing::new(whole.lines().next().unwrap_or("").to_owned())
+        }
         None => Zeroizing::new(std::env::var("SOTTO_BACKUP_PASSPHRASE").map_err(|_| {
             CliError::new(
                 Code::Failure,

@@ -22,5 +22,6 @@ pub use keyring_store::{KEYRING_SERVICE, KeyringError, keyring_available};
 pub use queries::*;
 pub use secret::{DB_KEY_LEN, Passphrase};
 pub use store::{
-    CreateError, DeleteError, KeyMode, KeyProtection, OpenError, RewrapError, Store, key_mode,
+    CreateError, DeleteError, KeyMode, KeyProtection, OpenError, RELAY_ID_RETENTION_MS,
+    RewrapError, Store, key_mode,
 };

@@ -776,6 +776,17 @@ impl Store {
         )? > 0)
     }
 
+    /// Forgets relay message ids processed before `before` (ms): they hold a receive time for
+    /// every envelope ever received, which should not outlive the messages. The relay keeps
+    /// an unacknowledged envelope 30 days by default; a text redelivered after its id was
+    /// forgotten is still caught by its client message id.
+    pub fn prune_processed_relay_ids(&self, before: Timestamp) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM processed_relay_ids WHERE processed_at < ?1",
+            [before],
+        )?)
+    }
+
     /// Whether a relay message id was already processed.
     pub fn is_relay_processed(&self, relay_id: &[u8]) -> Result<bool> {
         Ok(self

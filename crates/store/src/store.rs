@@ -107,6 +107,10 @@ fn new_account() -> Result<String, rand_core::Error> {
     Ok(id.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// How long a processed relay message id is remembered: twice the relay's default time to
+/// keep an undelivered envelope.
+pub const RELAY_ID_RETENTION_MS: i64 = 60 * 24 * 3600 * 1000;
+
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -281,7 +285,16 @@ impl Store {
                 return Err(e.into());
             }
         };
-        meta.write(dir)?;
+        // Without its metadata the folder would hold a profile that says it exists but can
+        // never be opened: undo everything instead.
+        if let Err(e) = meta.write(dir) {
+            drop(conn);
+            unprotect(dir, &meta);
+            for name in [DB_FILE, "sotto.db-wal", "sotto.db-shm"] {
+                let _ = fs::remove_file(dir.join(name));
+            }
+            return Err(e.into());
+        }
         Ok(Self {
             conn,
             dir: dir.to_owned(),
@@ -360,13 +373,18 @@ impl Store {
             key,
             meta,
         };
-        // Disappearing messages whose time passed while the app was closed go now.
-        store.delete_expired(now_ms()).map_err(|e| {
-            OpenError::Database(DbOpenError::Sqlite {
-                code: e.code(),
-                source: e.into_source(),
-            })
-        })?;
+        // Disappearing messages whose time passed while the app was closed go now, and so
+        // does the receive bookkeeping of long-delivered envelopes.
+        let now = now_ms();
+        store
+            .delete_expired(now)
+            .and_then(|_| store.prune_processed_relay_ids(now - RELAY_ID_RETENTION_MS))
+            .map_err(|e| {
+                OpenError::Database(DbOpenError::Sqlite {
+                    code: e.code(),
+                    source: e.into_source(),
+                })
+            })?;
         Ok(store)
     }
 
@@ -444,14 +462,12 @@ impl Store {
         keyring_store::delete(&account).map_err(RewrapError::KeyringCleanup)
     }
 
-    /// Switches from passphrase mode to keyring mode. The keyring entry is written and read
-    /// back before the metadata switches and the key file is deleted.
-    pub fn switch_to_keyring(&mut self) -> Result<(), RewrapError> {
-        if self.meta.mode != KeyMode::Passphrase {
-            return Err(RewrapError::WrongMode {
-                actual: self.meta.mode,
-            });
-        }
+    /// Switches from passphrase mode to keyring mode, which lowers the protection: so only
+    /// with the `current` passphrase (checked first; if it is wrong nothing is written).
+    /// The keyring entry is written and read back before the metadata switches and the key
+    /// file is deleted.
+    pub fn switch_to_keyring(&mut self, current: &Passphrase) -> Result<(), RewrapError> {
+        self.check_passphrase(current)?;
         let account = new_account().map_err(|_| RewrapError::Random)?;
         keyring_store::store(&account, &self.key)?;
         let meta = Meta {
@@ -472,20 +488,26 @@ impl Store {
         new: &Passphrase,
         params: KdfParams,
     ) -> Result<(), RewrapError> {
+        self.check_passphrase(current)?;
+        let file = keyfile::wrap(&self.key, new, params).map_err(RewrapError::KeyFile)?;
+        fsutil::write_atomic(&self.dir.join(KEY_FILE), &file)?;
+        Ok(())
+    }
+
+    /// Checks that `passphrase` opens this passphrase-mode profile's key file (and that the
+    /// file holds this database's key), for actions that must confirm it is the owner:
+    /// lowering the key protection, exporting everything. Nothing is written.
+    pub fn check_passphrase(&self, passphrase: &Passphrase) -> Result<(), RewrapError> {
         if self.meta.mode != KeyMode::Passphrase {
             return Err(RewrapError::WrongMode {
                 actual: self.meta.mode,
             });
         }
-        let path = self.dir.join(KEY_FILE);
-        let old = fs::read(&path)?;
-        match keyfile::unwrap(&old, current) {
-            Ok(k) if k.bytes() == self.key.bytes() => {}
-            Ok(_) | Err(KeyFileError::WrongPassphrase) => return Err(RewrapError::WrongPassphrase),
-            Err(e) => return Err(RewrapError::KeyFile(e)),
+        let file = fs::read(self.dir.join(KEY_FILE))?;
+        match keyfile::unwrap(&file, passphrase) {
+            Ok(k) if k.bytes() == self.key.bytes() => Ok(()),
+            Ok(_) | Err(KeyFileError::WrongPassphrase) => Err(RewrapError::WrongPassphrase),
+            Err(e) => Err(RewrapError::KeyFile(e)),
         }
-        let file = keyfile::wrap(&self.key, new, params).map_err(RewrapError::KeyFile)?;
-        fsutil::write_atomic(&path, &file)?;
-        Ok(())
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use sotto_store::{
-    CreateError, KeyMode, KeyProtection, KeyringError, OpenError, Passphrase, Store,
+    CreateError, KeyMode, KeyProtection, KeyringError, OpenError, Passphrase, RewrapError, Store,
 };
 
 fn need_keyring<T>(r: Result<T, CreateError>) -> T {
@@ -97,7 +97,16 @@ fn switch_keyring_to_passphrase_and_back() {
 
     let mut store = Store::open_with_passphrase(dir, &Passphrase::from("hardened")).unwrap();
     assert_eq!(store.setting("s").unwrap().unwrap(), b"kept");
-    store.switch_to_keyring().unwrap();
+    // Lowering the protection takes the current passphrase; a wrong one changes nothing.
+    assert!(matches!(
+        store.switch_to_keyring(&Passphrase::from("guess")),
+        Err(RewrapError::WrongPassphrase)
+    ));
+    assert_eq!(store.key_mode(), KeyMode::Passphrase);
+    assert!(dir.join("sotto.key").exists());
+    store
+        .switch_to_keyring(&Passphrase::from("hardened"))
+        .unwrap();
     store.close().unwrap();
     assert!(!dir.join("sotto.key").exists());
     let store = Store::open_with_keyring(dir).unwrap();

@@ -282,6 +282,10 @@ fn dedupe_by_relay_id() {
     assert!(store.is_relay_processed(&rid).unwrap());
     assert!(store.mark_relay_processed(&[1, 2, 3], 5).unwrap());
     assert!(!store.mark_relay_processed(&[1, 2, 3], 6).unwrap());
+    // Ids processed longer ago than the retention are forgotten at the next open; recent
+    // ones are kept.
+    let recent = now() - sotto_store::RELAY_ID_RETENTION_MS / 2;
+    assert!(store.mark_relay_processed(&[4, 5, 6], recent).unwrap());
     // A failed insert (unknown conversation) must not mark the relay id processed.
     let other = [0xbbu8; 16];
     assert!(
@@ -296,6 +300,11 @@ fn dedupe_by_relay_id() {
             .is_err()
     );
     assert!(!store.is_relay_processed(&other).unwrap());
+
+    store.close().unwrap();
+    let store = Store::open_with_passphrase(tmp.path(), &Passphrase::from("pw")).unwrap();
+    assert!(!store.is_relay_processed(&[1, 2, 3]).unwrap());
+    assert!(store.is_relay_processed(&[4, 5, 6]).unwrap());
 }
 
 #[test]
