@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sotto_store::backup::{ExportError, ImportError, Progress};
-use sotto_store::{KdfParams, Passphrase};
+use sotto_store::{KdfParams, KeyMode, Passphrase, RewrapError};
 use specta::Type;
 use zeroize::Zeroizing;
 
@@ -80,14 +80,30 @@ fn check_target(path: &Path) -> UiResult<()> {
     Ok(())
 }
 
+/// A passphrase profile's own passphrase, asked for before a backup takes everything away.
+/// A keyring profile has none to ask for.
+fn confirm_owner(store: &sotto_store::Store, given: Option<&String>) -> UiResult<()> {
+    if store.key_mode() != KeyMode::Passphrase {
+        return Ok(());
+    }
+    let given = given.ok_or_else(|| UiError::invalid("Enter your Sotto passphrase."))?;
+    let given = Passphrase::new(Zeroizing::new(given.clone()));
+    store.check_passphrase(&given).map_err(|e| match e {
+        RewrapError::WrongPassphrase => UiError::wrong_passphrase(),
+        e => UiError::internal(format!("The passphrase could not be checked: {e}")),
+    })
+}
+
 /// Writes an encrypted backup of the open profile to `path`, reporting progress as events.
 pub async fn export(
     engine: &Engine,
     sink: Sink,
     path: PathBuf,
     passphrase: String,
+    profile_passphrase: Option<String>,
 ) -> UiResult<Exported> {
     let passphrase = Zeroizing::new(passphrase);
+    let profile_passphrase = profile_passphrase.map(Zeroizing::new);
     if passphrase.chars().count() < MIN_BACKUP_PASSPHRASE {
         return Err(UiError::invalid(
             "The backup passphrase must have at least 8 characters.",
@@ -106,6 +122,7 @@ pub async fn export(
             };
             // Seconds of Argon2id and I/O: keep the runtime's other tasks moving meanwhile.
             tokio::task::block_in_place(|| {
+                confirm_owner(client.store(), profile_passphrase.as_deref())?;
                 sotto_store::backup::export(
                     client.store(),
                     &target,
@@ -113,8 +130,8 @@ pub async fn export(
                     KdfParams::default(),
                     &mut progress,
                 )
+                .map_err(export_error)
             })
-            .map_err(export_error)
         })
         .await?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -146,5 +163,34 @@ mod tests {
         for bad in [Path::new(""), Path::new("relative.sotto"), dir.path()] {
             assert_eq!(check_target(bad).unwrap_err().code, ErrorCode::InvalidInput);
         }
+    }
+
+    #[test]
+    fn a_passphrase_profile_confirms_its_passphrase_before_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = KdfParams {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let store = sotto_store::Store::create(
+            &dir.path().join("p"),
+            sotto_store::KeyProtection::Passphrase(&Passphrase::from("the owner's"), params),
+        )
+        .unwrap();
+        assert_eq!(
+            confirm_owner(&store, None).unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+        assert_eq!(
+            confirm_owner(&store, Some(&"a guess".to_owned()))
+                .unwrap_err()
+                .code,
+            ErrorCode::WrongPassphrase
+        );
+        assert_eq!(
+            confirm_owner(&store, Some(&"the owner's".to_owned())),
+            Ok(())
+        );
     }
 }

@@ -85,6 +85,14 @@ impl UiError {
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)
     }
+
+    /// The profile's passphrase was asked for to confirm an action, and it is not this one.
+    pub(crate) fn wrong_passphrase() -> Self {
+        Self::new(
+            ErrorCode::WrongPassphrase,
+            "That passphrase is not correct.",
+        )
+    }
 }
 
 /// Result of a command.

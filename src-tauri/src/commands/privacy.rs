@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sotto_client::Client;
 use sotto_client::privacy::{KeyStorage, PrivacySettings, Severity};
-use sotto_store::{KdfParams, KeyMode, Passphrase};
+use sotto_store::{KdfParams, KeyMode, Passphrase, RewrapError};
 use specta::Type;
 use tauri::State;
 use zeroize::Zeroizing;
@@ -167,12 +167,20 @@ fn switch_key_storage(
                 .switch_to_passphrase(&p, KdfParams::default())
                 .map_err(|e| UiError::internal(format!("The key could not be re-wrapped: {e}")))
         }
-        (KeyStorageView::Keyring, KeyMode::Passphrase) => store.switch_to_keyring().map_err(|e| {
-            UiError::new(
-                ErrorCode::KeyringUnavailable,
-                format!("The key could not be moved to the keyring: {e}"),
-            )
-        }),
+        // Lowering the protection: only for whoever knows the current passphrase, not for
+        // anyone who finds the window unlocked.
+        (KeyStorageView::Keyring, KeyMode::Passphrase) => {
+            let text =
+                passphrase.ok_or_else(|| UiError::invalid("Enter your current passphrase."))?;
+            let current = Passphrase::new(Zeroizing::new(text.to_owned()));
+            store.switch_to_keyring(&current).map_err(|e| match e {
+                RewrapError::WrongPassphrase => UiError::wrong_passphrase(),
+                e => UiError::new(
+                    ErrorCode::KeyringUnavailable,
+                    format!("The key could not be moved to the keyring: {e}"),
+                ),
+            })
+        }
     }
 }
 
@@ -272,6 +280,8 @@ pub async fn set_hardened(
 }
 
 /// Switches where the database key is kept (re-wrapping it; messages are not re-encrypted).
+/// `passphrase`: to a passphrase, the new one; back to the keyring, the current one (it
+/// lowers the protection, so it must be the owner asking).
 #[tauri::command]
 #[specta::specta]
 pub async fn set_key_storage(

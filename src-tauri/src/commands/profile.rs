@@ -104,14 +104,24 @@ pub async fn lock(session: State<'_, Session>) -> UiResult<()> {
     session.lock().await
 }
 
-/// Writes an encrypted backup of the open profile.
+/// Writes an encrypted backup of the open profile. A passphrase profile asks for its own
+/// passphrase (`profilePassphrase`) first: a backup takes every message away, so it must be
+/// the owner asking, not whoever finds the window unlocked.
 #[tauri::command]
 #[specta::specta]
 pub async fn export_backup(
     session: State<'_, Session>,
     path: String,
     passphrase: String,
+    profile_passphrase: Option<String>,
 ) -> UiResult<Exported> {
     let engine = session.engine().await?;
-    backup::export(&engine, session.sink(), PathBuf::from(path), passphrase).await
+    backup::export(
+        &engine,
+        session.sink(),
+        PathBuf::from(path),
+        passphrase,
+        profile_passphrase,
+    )
+    .await
 }

@@ -18,8 +18,12 @@ export const commands = {
 	restoreBackup: (file: string, backupPassphrase: string, relay: RelayChoice, keyStorage: KeyStorageView, passphrase: string | null) => typedError<Me, UiError>(__TAURI_INVOKE("restore_backup", { file, backupPassphrase, relay, keyStorage, passphrase })),
 	/**  Locks the app: the open profile is closed and the UI must drop what it shows. */
 	lock: () => typedError<null, UiError>(__TAURI_INVOKE("lock")),
-	/**  Writes an encrypted backup of the open profile. */
-	exportBackup: (path: string, passphrase: string) => typedError<Exported, UiError>(__TAURI_INVOKE("export_backup", { path, passphrase })),
+	/**
+	 *  Writes an encrypted backup of the open profile. A passphrase profile asks for its own
+	 *  passphrase (`profilePassphrase`) first: a backup takes every message away, so it must be
+	 *  the owner asking, not whoever finds the window unlocked.
+	 */
+	exportBackup: (path: string, passphrase: string, profilePassphrase: string | null) => typedError<Exported, UiError>(__TAURI_INVOKE("export_backup", { path, passphrase, profilePassphrase })),
 	/**  All conversations, newest activity first, message requests included. */
 	conversations: () => typedError<ConversationSummary_Serialize[], UiError>(__TAURI_INVOKE("conversations")),
 	/**  How many messages a conversation holds. */
@@ -76,7 +80,11 @@ export const commands = {
 	 *  one is given). Off: back to the everyday defaults, key storage unchanged.
 	 */
 	setHardened: (on: boolean, passphrase: string | null) => typedError<HardenedResult, UiError>(__TAURI_INVOKE("set_hardened", { on, passphrase })),
-	/**  Switches where the database key is kept (re-wrapping it; messages are not re-encrypted). */
+	/**
+	 *  Switches where the database key is kept (re-wrapping it; messages are not re-encrypted).
+	 *  `passphrase`: to a passphrase, the new one; back to the keyring, the current one (it
+	 *  lowers the protection, so it must be the owner asking).
+	 */
 	setKeyStorage: (mode: KeyStorageView, passphrase: string | null) => typedError<PrivacyPage, UiError>(__TAURI_INVOKE("set_key_storage", { mode, passphrase })),
 	/**
 	 *  The UI has painted `stage`. Logged; with `SOTTO_STARTUP_REPORT=1` also written to stderr
