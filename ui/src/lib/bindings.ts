@@ -19,7 +19,7 @@ export const commands = {
 	/**  Locks the app: the open profile is closed and the UI must drop what it shows. */
 	lock: () => typedError<null, UiError>(__TAURI_INVOKE("lock")),
 	/**  Writes an encrypted backup of the open profile. */
-	exportBackup: (path: string, passphrase: string) => typedError<Exported, UiError>(__TAURI_INVOKE("export_backup", { path, passphrase })),
+	exportBackup: (path: string, passphrase: string, profilePassphrase: string | null) => typedError<Exported, UiError>(__TAURI_INVOKE("export_backup", { path, passphrase, profilePassphrase })),
 	/**  All conversations, newest activity first, message requests included. */
 	conversations: () => typedError<ConversationSummary_Serialize[], UiError>(__TAURI_INVOKE("conversations")),
 	/**  How many messages a conversation holds. */
