@@ -67,6 +67,13 @@ describe('backup dialog', () => {
     expect(field).toHaveValue('');
     expect(field).toHaveAttribute('aria-invalid', 'true');
     expect(document.activeElement).toBe(field);
+    expect(screen.queryByText('Enter your Sotto passphrase.')).not.toBeInTheDocument();
+
+    // Sent again empty, it is caught here, not sent.
+    await fireEvent.click(screen.getByTestId('backup-submit'));
+    expect(backend.exportBackup).toHaveBeenCalledTimes(1);
+    expect(await screen.findByText('Enter your Sotto passphrase.')).toBeInTheDocument();
+    expect(screen.queryByTestId('backup-error')).not.toBeInTheDocument();
     expect(screen.queryByTestId('backup-done')).not.toBeInTheDocument();
     // The backup passphrase the person chose stays.
     expect(screen.getByTestId('backup-passphrase')).toHaveValue(backupPass);
