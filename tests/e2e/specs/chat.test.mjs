@@ -3,7 +3,7 @@
 // disappearing message, lock/unlock, and a backup restored into a third profile. A real relay
 // process carries everything; screenshots of each step are saved as artefacts.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -304,6 +304,15 @@ test('a backup exported by alice restores into a third profile', async () => {
   await type(alice, 'backup-path', file);
   await type(alice, 'backup-passphrase', BACKUP_PASS);
   await type(alice, 'backup-passphrase-confirm', BACKUP_PASS);
+  // A backup takes all the messages away, so a passphrase profile confirms its own passphrase
+  // first: a wrong one is refused by the Rust side and nothing is written.
+  await type(alice, 'backup-profile-passphrase', 'not alice at all');
+  await click(alice, 'backup-submit');
+  const refused = await $(alice, 'backup-error');
+  await refused.waitForDisplayed({ timeout: 30_000 });
+  assert.equal(await refused.getAttribute('data-code'), 'wrong-passphrase');
+  assert.equal(existsSync(file), false, 'no backup written with a wrong profile passphrase');
+  await type(alice, 'backup-profile-passphrase', PASS_A);
   await click(alice, 'backup-submit');
   await $(alice, 'backup-done').then((d) => d.waitForDisplayed({ timeout: 60_000 }));
   await alice.screenshot('backup-done');

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen } from '@testing-library/svelte';
+import { fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { describe, expect, it, vi } from 'vitest';
 import { fakeBackend } from '../tests/fakeBackend';
 import Harness from '../tests/Harness.svelte';
@@ -63,6 +63,86 @@ describe('privacy page', () => {
     await fireEvent.click(screen.getByTestId('keystorage-apply'));
     expect(backend.setSetting).not.toHaveBeenCalled();
     expect(backend.setKeyStorage).toHaveBeenCalledWith({ mode: 'passphrase', passphrase: pass });
+  });
+
+  const passphrasePage = (value = 'passphrase') => ({
+    hardened: false,
+    screenSecuritySupported: true,
+    checkup: [],
+    settings: [
+      {
+        key: 'key-storage',
+        label: 'Key storage',
+        protectsAgainst: 'x',
+        values: 'keyring | passphrase',
+        value,
+      },
+    ],
+  });
+
+  it('asks for the current passphrase before moving the key to the OS keyring', async () => {
+    const backend = fakeBackend({
+      privacyPage: vi.fn(async () => passphrasePage()),
+      setKeyStorage: vi.fn(async () => passphrasePage('keyring')),
+    });
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn() } });
+    const sel = await screen.findByTestId('setting-key-storage');
+    await fireEvent.change(sel, { target: { value: 'keyring' } });
+    expect(backend.setKeyStorage).not.toHaveBeenCalled();
+    expect(screen.getByTestId('keystorage-passphrase-form')).toHaveTextContent(
+      'anyone who can log in as you can open your messages',
+    );
+    // One field for the current passphrase: no confirmation, no strength meter.
+    expect(screen.queryByTestId('keystorage-passphrase')).not.toBeInTheDocument();
+    expect(screen.queryByTestId('keystorage-passphrase-confirm')).not.toBeInTheDocument();
+    expect(screen.queryByTestId('keystorage-passphrase-strength')).not.toBeInTheDocument();
+    const field = screen.getByTestId('keystorage-current-passphrase');
+    expect(field).toHaveAttribute('type', 'password');
+    expect(screen.getByLabelText('Your Sotto passphrase')).toBe(field);
+
+    await fireEvent.click(screen.getByTestId('keystorage-apply'));
+    expect(backend.setKeyStorage).not.toHaveBeenCalled();
+    expect(screen.getByText('Enter your Sotto passphrase.')).toBeInTheDocument();
+
+    const pass = 'violet tractor whisper canyon';
+    await fireEvent.input(field, { target: { value: pass } });
+    await fireEvent.click(screen.getByTestId('keystorage-apply'));
+    expect(backend.setKeyStorage).toHaveBeenCalledWith({ mode: 'keyring', passphrase: pass });
+    await waitFor(() =>
+      expect(screen.queryByTestId('keystorage-passphrase-form')).not.toBeInTheDocument(),
+    );
+    expect(screen.getByTestId('setting-key-storage')).toHaveValue('keyring');
+  });
+
+  it('shows a wrong current passphrase in the form and changes nothing', async () => {
+    const onChanged = vi.fn();
+    const backend = fakeBackend({
+      privacyPage: vi.fn(async () => passphrasePage()),
+      setKeyStorage: vi.fn(async () => {
+        throw { code: 'wrong-passphrase', message: 'Wrong passphrase.' };
+      }),
+    });
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn(), onChanged } });
+    const sel = await screen.findByTestId('setting-key-storage');
+    await fireEvent.change(sel, { target: { value: 'keyring' } });
+    const field = screen.getByTestId('keystorage-current-passphrase');
+    await fireEvent.input(field, { target: { value: 'not it' } });
+    await fireEvent.click(screen.getByTestId('keystorage-apply'));
+    expect(backend.setKeyStorage).toHaveBeenCalledWith({ mode: 'keyring', passphrase: 'not it' });
+    const err = await screen.findByTestId('privacy-error');
+    expect(err).toHaveAttribute('data-code', 'wrong-passphrase');
+    expect(err).toHaveTextContent('That is not your Sotto passphrase.');
+    expect(screen.getByTestId('keystorage-passphrase-form')).toContainElement(err);
+    expect(field).toHaveValue('');
+    expect(field).toHaveAttribute('aria-invalid', 'true');
+    expect(document.activeElement).toBe(field);
+    expect(onChanged).not.toHaveBeenCalled();
+
+    // Cancelled, the select shows the storage that is really in use.
+    await fireEvent.click(screen.getByTestId('keystorage-cancel'));
+    expect(screen.queryByTestId('keystorage-passphrase-form')).not.toBeInTheDocument();
+    expect(screen.queryByTestId('privacy-error')).not.toBeInTheDocument();
+    expect(screen.getByTestId('setting-key-storage')).toHaveValue('passphrase');
   });
 
   it('offers a passphrase when hardened mode is turned on in keyring mode', async () => {

@@ -166,6 +166,16 @@ export function demoBackend(start: ProfileStatus['state'], count = 100_000): Bac
     ],
   };
   const delay = <T>(v: T, ms = 60) => new Promise<T>((r) => setTimeout(() => r(v), ms));
+  // The demo profile's passphrase: "demo" until key storage is switched to a new one.
+  let passphrase: string | null = 'demo';
+  const wrong = () => ({ code: 'wrong-passphrase', message: '' });
+  const missing = () => ({ code: 'invalid-input', message: '' });
+  /** Throws unless `given` is the profile's own passphrase (nothing to check in keyring mode). */
+  const checkOwn = (given: string | null) => {
+    if (passphrase === null) return;
+    if (!given) throw missing();
+    if (given !== passphrase) throw wrong();
+  };
   const conv = (id: string) => convs.find((c) => c.contactId === id);
 
   return {
@@ -173,14 +183,15 @@ export function demoBackend(start: ProfileStatus['state'], count = 100_000): Bac
       delay({ name: 'Sotto', version: '0.1.0-demo', profileDir: '/home/alice/.local/share/sotto' }),
     profileStatus: () => delay(status),
     uiReady: async () => {},
-    createProfile: async ({ username, keyStorage }) => {
+    createProfile: async ({ username, keyStorage, passphrase: given }) => {
       await delay(null, 600);
+      passphrase = keyStorage === 'passphrase' ? given : null;
       status = { state: 'ready', me: { ...me, username, keyStorage } };
       return status.me;
     },
-    unlock: async ({ passphrase }) => {
+    unlock: async ({ passphrase: given }) => {
       await delay(null, 300);
-      if (passphrase !== 'demo') throw { code: 'wrong-passphrase', message: '' };
+      if (given !== passphrase) throw wrong();
       status = { state: 'ready', me };
       return me;
     },
@@ -332,7 +343,15 @@ export function demoBackend(start: ProfileStatus['state'], count = 100_000): Bac
       page = { ...page, settings: page.settings.map((s) => (s.key === key ? { ...s, value } : s)) };
       return delay(page);
     },
-    setKeyStorage: ({ mode }) => {
+    setKeyStorage: async ({ mode, passphrase: given }) => {
+      if (mode === 'keyring') {
+        await delay(null, 300);
+        checkOwn(given);
+        passphrase = null;
+      } else {
+        if (!given) throw missing();
+        passphrase = given;
+      }
       page = {
         ...page,
         settings: page.settings.map((s) => (s.key === 'key-storage' ? { ...s, value: mode } : s)),
@@ -355,7 +374,9 @@ export function demoBackend(start: ProfileStatus['state'], count = 100_000): Bac
       };
       return delay({ changed, page });
     },
-    exportBackup: async ({ path }) => {
+    exportBackup: async ({ path, profilePassphrase }) => {
+      await delay(null, 300);
+      checkOwn(profilePassphrase);
       for (let i = 1; i <= 10; i++) {
         await delay(null, 120);
         emit({ kind: 'backup-progress', done: i, total: 10 });

@@ -80,8 +80,20 @@ export interface Backend {
   setSetting(a: { key: string; value: string }): Promise<PrivacyPage>;
   /** With a passphrase, hardened mode also moves key storage to a passphrase. */
   setHardened(a: { on: boolean; passphrase: string | null }): Promise<Gen.HardenedResult>;
+  /**
+   * To `passphrase`: the new passphrase. From passphrase to `keyring`: the current passphrase,
+   * which the Rust side checks (`wrong-passphrase`) because the keyring protects less.
+   */
   setKeyStorage(a: { mode: KeyStorage; passphrase: string | null }): Promise<PrivacyPage>;
-  exportBackup(a: { path: string; passphrase: string }): Promise<Gen.Exported>;
+  /**
+   * `passphrase` encrypts the backup. `profilePassphrase` is the profile's own passphrase, required
+   * in passphrase mode (`wrong-passphrase`, or `invalid-input` if missing) and null in keyring mode.
+   */
+  exportBackup(a: {
+    path: string;
+    passphrase: string;
+    profilePassphrase: string | null;
+  }): Promise<Gen.Exported>;
   /** Start-up timing: the first frame, then the first usable screen, is on screen. */
   uiReady(a: { stage: StartupStage }): Promise<void>;
   onEvent(cb: (e: SottoEvent) => void): () => void;
@@ -184,7 +196,7 @@ export function tauriBackend(): Backend {
     setSetting: (a) => unwrap(commands.setSetting(a.key, a.value)),
     setHardened: (a) => unwrap(commands.setHardened(a.on, a.passphrase)),
     setKeyStorage: (a) => unwrap(commands.setKeyStorage(a.mode, a.passphrase)),
-    exportBackup: (a) => unwrap(commands.exportBackup(a.path, a.passphrase)),
+    exportBackup: (a) => unwrap(commands.exportBackup(a.path, a.passphrase, a.profilePassphrase)),
     uiReady: (a) => commands.uiReady(a.stage).catch((e: unknown) => Promise.reject(toUiError(e))),
     onEvent(cb) {
       start();

@@ -58,6 +58,7 @@ export const strings = {
     'passphrase-mismatch': 'The two passphrases are different.',
     'file-empty': 'Enter the path of the backup file.',
     'backup-passphrase-empty': 'Enter the passphrase this backup was made with.',
+    'profile-passphrase-empty': 'Enter your Sotto passphrase.',
   } satisfies Record<FieldError, string>,
 
   // Strength
@@ -102,6 +103,10 @@ export const strings = {
   unlockHelp: 'Enter your passphrase to open your messages.',
   unlockButton: 'Unlock',
   unlocking: 'Unlocking…',
+
+  // Confirming the profile's own passphrase before protection goes down or all messages go out
+  profilePassphrase: 'Your Sotto passphrase',
+  profilePassphraseWrong: 'That is not your Sotto passphrase.',
 
   // Main window
   me: 'You',
@@ -240,6 +245,10 @@ export const strings = {
   keyStoragePassphraseHelp:
     'Sotto will ask for this passphrase at every start. If you forget it, your messages cannot be recovered.',
   apply: 'Apply',
+  keyringConfirmTitle: 'Confirm it is you',
+  keyringConfirmHelp:
+    'With the key in the OS keyring, anyone who can log in as you can open your messages, so Sotto asks for your current passphrase to be sure it is really you.',
+  keyringConfirmButton: 'Move the key to the OS keyring',
   hardenedPassphraseTitle: 'Also protect your messages with a passphrase?',
   hardenedPassphraseHelp:
     'Hardened mode is safest with passphrase key storage: Sotto then asks for it at every start and can lock itself. If you forget it, your messages cannot be recovered.',
@@ -266,6 +275,8 @@ export const strings = {
   backupPath: 'Save the backup to (full path)',
   backupPassphraseNew: 'Backup passphrase',
   backupPassphraseConfirm: 'Repeat the backup passphrase',
+  backupProfilePassphraseHelp:
+    'A backup takes all your messages with it, so Sotto asks for the passphrase you open it with to be sure it is really you.',
   exportButton: 'Create backup',
   exporting: 'Creating backup…',
   exported: (path: string, bytes: number) =>

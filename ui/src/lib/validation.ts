@@ -11,7 +11,8 @@ export type FieldError =
   | 'passphrase-weak'
   | 'passphrase-mismatch'
   | 'file-empty'
-  | 'backup-passphrase-empty';
+  | 'backup-passphrase-empty'
+  | 'profile-passphrase-empty';
 
 export function usernameError(name: string): FieldError | null {
   const n = name.trim();
