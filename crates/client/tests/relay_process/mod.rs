@@ -11,8 +11,11 @@ use std::sync::OnceLock;
 pub fn relay_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         if let Some(bin) = std::env::var_os("SOTTO_RELAY_BIN") {
-            let bin = PathBuf::from(bin);
+            // Relative to the workspace root, as the README writes it (cargo runs tests and
+            // benches from the crate's folder).
+            let bin = root.join(bin);
             assert!(
                 bin.is_file(),
                 "SOTTO_RELAY_BIN={} does not exist",
@@ -20,7 +23,6 @@ pub fn relay_binary() -> PathBuf {
             );
             return bin;
         }
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
