@@ -60,7 +60,10 @@ step_ui_test() { (cd "$ROOT/ui" && npm run --silent test); }
 step_e2e() {
   # Same target set as the nextest step, so the same features and no rebuild of dependencies.
   cargo build --workspace --locked --bins --tests
-  (cd "$ROOT/tests/e2e" && SOTTO_DESKTOP_BIN="$TARGET_DIR/debug/sotto-desktop" npm run --silent test)
+  # The camera permission handler is checked outside WebDriver by this small window.
+  cargo build --locked -p sotto-desktop --example camera_probe
+  (cd "$ROOT/tests/e2e" && SOTTO_DESKTOP_BIN="$TARGET_DIR/debug/sotto-desktop" \
+    SOTTO_CAMERA_PROBE_BIN="$TARGET_DIR/debug/examples/camera_probe" npm run --silent test)
 }
 
 # Order matters: the desktop crate embeds ui/dist, so the UI is built before any cargo step.

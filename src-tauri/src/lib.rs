@@ -3,7 +3,7 @@
 //! crates, never here.
 
 mod backup;
-mod camera;
+pub mod camera;
 mod commands;
 mod embedded_relay;
 mod engine;
