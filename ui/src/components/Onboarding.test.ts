@@ -107,4 +107,61 @@ describe('onboarding', () => {
     );
     finish();
   });
+
+  it('follows the ARIA tabs pattern for create / restore', async () => {
+    mount(true);
+    const tablist = screen.getByRole('tablist');
+    const create = screen.getByTestId('onboarding-create-tab');
+    const restore = screen.getByTestId('onboarding-restore-tab');
+    expect(tablist).toHaveAccessibleName('Create or restore a profile');
+    expect(screen.getAllByRole('tab')).toEqual([create, restore]);
+    const panel = screen.getByRole('tabpanel');
+    for (const t of [create, restore]) expect(t).toHaveAttribute('aria-controls', panel.id);
+    expect(panel).toHaveAccessibleName('Create a profile');
+    expect(panel).toContainElement(screen.getByTestId('onboarding-create-form'));
+    // Roving tabindex: only the selected tab is in the Tab order.
+    expect(create).toHaveAttribute('aria-selected', 'true');
+    expect(create).toHaveAttribute('tabindex', '0');
+    expect(restore).toHaveAttribute('aria-selected', 'false');
+    expect(restore).toHaveAttribute('tabindex', '-1');
+
+    create.focus();
+    await fireEvent.keyDown(create, { key: 'ArrowRight' });
+    expect(restore).toHaveAttribute('aria-selected', 'true');
+    expect(restore).toHaveAttribute('tabindex', '0');
+    expect(create).toHaveAttribute('tabindex', '-1');
+    expect(document.activeElement).toBe(restore);
+    expect(screen.getByRole('tabpanel')).toHaveAccessibleName('Restore from a backup');
+    expect(screen.getByTestId('onboarding-restore-form')).toBeInTheDocument();
+    expect(screen.queryByTestId('onboarding-create-form')).not.toBeInTheDocument();
+
+    // Wraps around in both directions.
+    await fireEvent.keyDown(restore, { key: 'ArrowRight' });
+    expect(document.activeElement).toBe(create);
+    expect(create).toHaveAttribute('aria-selected', 'true');
+    await fireEvent.keyDown(create, { key: 'ArrowLeft' });
+    expect(document.activeElement).toBe(restore);
+    expect(restore).toHaveAttribute('aria-selected', 'true');
+
+    await fireEvent.keyDown(restore, { key: 'Home' });
+    expect(document.activeElement).toBe(create);
+    expect(create).toHaveAttribute('aria-selected', 'true');
+    await fireEvent.keyDown(create, { key: 'End' });
+    expect(document.activeElement).toBe(restore);
+    expect(restore).toHaveAttribute('aria-selected', 'true');
+
+    // Other keys are left alone.
+    await fireEvent.keyDown(restore, { key: 'ArrowDown' });
+    expect(restore).toHaveAttribute('aria-selected', 'true');
+  });
+
+  it('keeps field errors when the selected tab is activated again', async () => {
+    mount(true);
+    await fireEvent.click(screen.getByTestId('onboarding-create'));
+    expect(await screen.findByText('Choose a username.')).toBeInTheDocument();
+    await fireEvent.keyDown(screen.getByTestId('onboarding-create-tab'), { key: 'Home' });
+    expect(screen.getByText('Choose a username.')).toBeInTheDocument();
+    await fireEvent.click(screen.getByTestId('onboarding-restore-tab'));
+    expect(screen.queryByText('Choose a username.')).not.toBeInTheDocument();
+  });
 });

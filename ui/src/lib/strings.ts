@@ -20,6 +20,7 @@ export const strings = {
 
   // Onboarding
   welcomeTitle: 'Welcome to Sotto',
+  onboardingTabs: 'Create or restore a profile',
   createTab: 'Create a profile',
   restoreTab: 'Restore from a backup',
   username: 'Username',
