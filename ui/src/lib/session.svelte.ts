@@ -11,11 +11,16 @@ import type {
   UiError,
 } from './backend';
 import { toUiError } from './backend';
+import { strings } from './strings';
 
 export const PAGE = 100;
 /** Older history comes in larger pages: each page rebuilds the list's row index once. */
 export const OLDER_PAGE = 500;
 const MAX_PAGES_TO_FIND = 2000;
+/** The same announcement again within this time is not repeated (a burst from one contact). */
+const ANNOUNCE_REPEAT_MS = 2000;
+/** Then the live region is emptied, so no name stays in the page for a screen reader to find. */
+const ANNOUNCE_CLEAR_MS = 10_000;
 const RANK: Record<DeliveryState, number> = {
   queued: 0,
   failed: 0,
@@ -41,6 +46,16 @@ export class Session {
    */
   blockOnKeyChange = $state(false);
   lastError = $state<UiError | null>(null);
+  /**
+   * What the screen-reader live region says about an incoming message: who it is from, never
+   * its text. `id` is new for each announcement, so the same words can be said again.
+   */
+  announcement = $state.raw<{ id: number; text: string } | null>(null);
+  /** The privacy setting `notification-detail`: with `nothing`, announcements name no one. */
+  private notificationDetail = 'name-and-text';
+  private announceId = 0;
+  private lastAnnounced = { text: '', atMs: 0 };
+  private announceTimer: ReturnType<typeof setTimeout> | undefined;
 
   private openToken = 0;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -157,6 +172,8 @@ export class Session {
 
   /** Applies the privacy page's `block-on-key-change` setting. */
   applyPrivacy(p: PrivacyPage): void {
+    const detail = p.settings.find((s) => s.key === 'notification-detail')?.value;
+    if (detail !== undefined) this.notificationDetail = detail;
     const v = p.settings.find((s) => s.key === 'block-on-key-change')?.value;
     if (v === undefined) return;
     this.blockOnKeyChange = v === 'on';
@@ -190,11 +207,34 @@ export class Session {
     if (changed) this.thread = next;
   }
 
+  /** Tells screen readers that `m` arrived: the sender's name at most, never the text. */
+  private announce(m: Message): void {
+    if (m.outgoing) return;
+    let text: string;
+    if (this.notificationDetail === 'nothing') text = strings.announceNewMessage;
+    else {
+      const c = this.conversations.find((x) => x.contactId === m.contactId);
+      const name = c?.displayName || strings.someone;
+      text =
+        m.contactId === this.activeId
+          ? strings.announceInOpenChat(name)
+          : strings.announceNewMessageFrom(name);
+    }
+    const now = Date.now();
+    if (text === this.lastAnnounced.text && now - this.lastAnnounced.atMs < ANNOUNCE_REPEAT_MS)
+      return;
+    this.lastAnnounced = { text, atMs: now };
+    this.announcement = { id: ++this.announceId, text };
+    clearTimeout(this.announceTimer);
+    this.announceTimer = setTimeout(() => (this.announcement = null), ANNOUNCE_CLEAR_MS);
+  }
+
   handle(ev: SottoEvent): void {
     if (this.disposed) return;
     switch (ev.kind) {
       case 'message':
         this.addMessage(ev.message);
+        this.announce(ev.message);
         if (ev.keyChanged) this.patch(ev.message.contactId, { verification: 'changed' });
         this.refreshSoon();
         break;
@@ -242,6 +282,7 @@ export class Session {
     this.disposed = true;
     this.openToken++;
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.announceTimer);
     for (const t of this.typingTimers.values()) clearTimeout(t);
     this.typingTimers.clear();
     this.conversations = [];
@@ -251,5 +292,7 @@ export class Session {
     this.sendPaused = {};
     this.blockOnKeyChange = false;
     this.focusMessageId = null;
+    this.announcement = null;
+    this.lastAnnounced = { text: '', atMs: 0 };
   }
 }

@@ -141,6 +141,12 @@ export const strings = {
     'App lock needs passphrase key storage. You can switch to a passphrase on the Privacy page.',
   offline: 'Offline — messages will be sent when the relay is reachable again.',
   connecting: 'Connecting to the relay…',
+  // Said by screen readers when a message arrives; never the message text, which could be
+  // overheard. With notifications set to show nothing, not the name either.
+  announceNewMessageFrom: (name: string) => `New message from ${name}`,
+  announceInOpenChat: (name: string) => `${name}: new message`,
+  announceNewMessage: 'New message',
+  someone: 'Someone',
 
   // New chat
   newChatTitle: 'Start a new chat',
