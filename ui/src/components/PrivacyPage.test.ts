@@ -1,5 +1,6 @@
 import { fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { describe, expect, it, vi } from 'vitest';
+import type { PrivacyPage as PrivacyPageData } from '../lib/backend';
 import { fakeBackend } from '../tests/fakeBackend';
 import Harness from '../tests/Harness.svelte';
 import PrivacyPage from './PrivacyPage.svelte';
@@ -167,5 +168,113 @@ describe('privacy page', () => {
     expect(backend.setHardened).not.toHaveBeenCalled();
     await fireEvent.click(screen.getByTestId('hardened-without-passphrase'));
     expect(backend.setHardened).toHaveBeenCalledWith({ on: true, passphrase: null });
+  });
+
+  const keyRisk = {
+    key: 'key-storage',
+    label: 'Key storage',
+    severity: 'medium' as const,
+    current: 'keyring',
+    reason: 'Anyone who can log in as you can open your messages.',
+  };
+  const keyringPage = (over: Partial<PrivacyPageData> = {}): PrivacyPageData => ({
+    hardened: false,
+    screenSecuritySupported: true,
+    checkup: [keyRisk, { ...keyRisk, key: 'read-receipts', label: 'Read receipts' }],
+    settings: [
+      {
+        key: 'key-storage',
+        label: 'Key storage',
+        protectsAgainst: 'x',
+        values: 'keyring | passphrase',
+        value: 'keyring',
+      },
+    ],
+    ...over,
+  });
+
+  it('explains why hardened mode stays off with the key in the OS keyring, and finishes it', async () => {
+    const pass = 'violet tractor whisper canyon';
+    const done = keyringPage({
+      hardened: true,
+      checkup: [],
+      settings: keyringPage().settings.map((x) => ({ ...x, value: 'passphrase' })),
+    });
+    const backend = fakeBackend({
+      privacyPage: vi.fn(async () => keyringPage()),
+      setHardened: vi.fn(async () => ({
+        changed: [{ key: 'read-receipts', label: 'Read receipts', old: 'on', new: 'off' }],
+        page: keyringPage({ checkup: [keyRisk] }),
+      })),
+      setKeyStorage: vi.fn(async () => done),
+    });
+    render(Harness, { backend, component: PrivacyPage, args: { onClose: vi.fn() } });
+    const sw = await screen.findByTestId('hardened-switch');
+    expect(screen.queryByTestId('hardened-pending')).not.toBeInTheDocument();
+
+    await fireEvent.click(sw);
+    await fireEvent.click(screen.getByTestId('hardened-without-passphrase'));
+    expect(backend.setHardened).toHaveBeenCalledWith({ on: true, passphrase: null });
+    const note = await screen.findByTestId('hardened-pending');
+    expect(note).toHaveTextContent('Every other setting is at its safest');
+    expect(note).toHaveTextContent('once your key is protected by a passphrase');
+    expect(note.closest('[role="status"]')).not.toBeNull();
+    // The switch is off (the backend does not count it hardened) and says why.
+    expect(sw).toHaveAttribute('aria-checked', 'false');
+    expect(sw).toHaveAccessibleDescription(expect.stringContaining('Every other setting'));
+    expect(screen.getByTestId('hardened-change-read-receipts')).toBeInTheDocument();
+
+    await fireEvent.click(screen.getByTestId('hardened-choose-passphrase'));
+    const form = screen.getByTestId('keystorage-passphrase-form');
+    expect(form).toHaveTextContent('Choose a passphrase');
+    const field = screen.getByTestId('keystorage-passphrase');
+    await waitFor(() => expect(document.activeElement).toBe(field));
+    // Still there while the passphrase is being chosen.
+    expect(screen.getByTestId('hardened-pending')).toBeInTheDocument();
+    await fireEvent.input(field, { target: { value: pass } });
+    await fireEvent.input(screen.getByTestId('keystorage-passphrase-confirm'), {
+      target: { value: pass },
+    });
+    await fireEvent.click(screen.getByTestId('keystorage-apply'));
+    expect(backend.setKeyStorage).toHaveBeenCalledWith({ mode: 'passphrase', passphrase: pass });
+    await waitFor(() =>
+      expect(screen.getByTestId('hardened-switch')).toHaveAttribute('aria-checked', 'true'),
+    );
+    expect(screen.queryByTestId('hardened-pending')).not.toBeInTheDocument();
+    expect(screen.queryByTestId('hardened-choose-passphrase')).not.toBeInTheDocument();
+    expect(screen.queryByTestId('keystorage-passphrase-form')).not.toBeInTheDocument();
+  });
+
+  it('keeps the note when the page is opened again, and only when the key is all that is left', async () => {
+    const backend = fakeBackend({
+      privacyPage: vi.fn(async () => keyringPage({ checkup: [keyRisk] })),
+    });
+    const { unmount } = render(Harness, {
+      backend,
+      component: PrivacyPage,
+      args: { onClose: vi.fn() },
+    });
+    expect(await screen.findByTestId('hardened-pending')).toBeInTheDocument();
+    unmount();
+
+    // Other settings still weak: hardened mode is simply off.
+    const weak = fakeBackend({ privacyPage: vi.fn(async () => keyringPage()) });
+    const r = render(Harness, {
+      backend: weak,
+      component: PrivacyPage,
+      args: { onClose: vi.fn() },
+    });
+    await screen.findByTestId('hardened-switch');
+    expect(screen.queryByTestId('hardened-pending')).not.toBeInTheDocument();
+    expect(screen.getByTestId('hardened-switch')).toHaveAccessibleDescription(
+      expect.not.stringContaining('Every other setting'),
+    );
+    r.unmount();
+
+    // Passphrase mode: the note never applies.
+    const pp = fakeBackend({ privacyPage: vi.fn(async () => passphrasePage()) });
+    render(Harness, { backend: pp, component: PrivacyPage, args: { onClose: vi.fn() } });
+    await screen.findByTestId('hardened-switch');
+    expect(screen.queryByTestId('hardened-pending')).not.toBeInTheDocument();
   });
 });

@@ -261,6 +261,9 @@ export const strings = {
     'Hardened mode is safest with passphrase key storage: Sotto then asks for it at every start and can lock itself. If you forget it, your messages cannot be recovered.',
   hardenedWithPassphrase: 'Turn on with this passphrase',
   hardenedWithoutPassphrase: 'Turn on, keep the OS keyring',
+  hardenedPending:
+    'Every other setting is at its safest. Hardened mode is complete once your key is protected by a passphrase instead of the OS keyring.',
+  hardenedChoosePassphrase: 'Choose a passphrase',
   valueWords: {
     on: 'On',
     off: 'Off',
