@@ -82,16 +82,17 @@ fn check_target(path: &Path) -> UiResult<()> {
 
 /// A passphrase profile's own passphrase, asked for before a backup takes everything away.
 /// A keyring profile has none to ask for.
-fn confirm_owner(store: &sotto_store::Store, given: Option<&String>) -> UiResult<()> {
+fn confirm_owner(store: &sotto_store::Store, given: Option<&str>) -> UiResult<()> {
     if store.key_mode() != KeyMode::Passphrase {
         return Ok(());
     }
     let given = given.ok_or_else(|| UiError::invalid("Enter your Sotto passphrase."))?;
-    let given = Passphrase::new(Zeroizing::new(given.clone()));
-    store.check_passphrase(&given).map_err(|e| match e {
-        RewrapError::WrongPassphrase => UiError::wrong_passphrase(),
-        e => UiError::internal(format!("The passphrase could not be checked: {e}")),
-    })
+    store
+        .check_passphrase(&Passphrase::from(given))
+        .map_err(|e| match e {
+            RewrapError::WrongPassphrase => UiError::wrong_passphrase(),
+            e => UiError::internal(format!("The passphrase could not be checked: {e}")),
+        })
 }
 
 /// Writes an encrypted backup of the open profile to `path`, reporting progress as events.
@@ -122,7 +123,10 @@ pub async fn export(
             };
             // Seconds of Argon2id and I/O: keep the runtime's other tasks moving meanwhile.
             tokio::task::block_in_place(|| {
-                confirm_owner(client.store(), profile_passphrase.as_deref())?;
+                confirm_owner(
+                    client.store(),
+                    profile_passphrase.as_deref().map(String::as_str),
+                )?;
                 sotto_store::backup::export(
                     client.store(),
                     &target,
@@ -183,14 +187,9 @@ mod tests {
             ErrorCode::InvalidInput
         );
         assert_eq!(
-            confirm_owner(&store, Some(&"a guess".to_owned()))
-                .unwrap_err()
-                .code,
+            confirm_owner(&store, Some("a guess")).unwrap_err().code,
             ErrorCode::WrongPassphrase
         );
-        assert_eq!(
-            confirm_owner(&store, Some(&"the owner's".to_owned())),
-            Ok(())
-        );
+        assert_eq!(confirm_owner(&store, Some("the owner's")), Ok(()));
     }
 }

@@ -551,8 +551,7 @@ impl DoubleRatchet {
                 if let Some(mut step) = step {
                     // Swapped, not moved out: the box then wipes the old secrets as it drops,
                     // instead of freeing memory that still holds the new ones.
-                    let mut cks = Zeroizing::new([0u8; 32]);
-                    std::mem::swap(&mut cks, &mut step.cks);
+                    let cks = std::mem::take(&mut step.cks);
                     if let Some(old) = self.dhr.replace(remote) {
                         if self.past_remote_keys.len() >= MAX_PAST_REMOTE_KEYS {
                             self.past_remote_keys.pop_front();

@@ -22,6 +22,8 @@ use crate::secret::{DbKey, Passphrase};
 const META_FILE: &str = "profile.meta";
 const KEY_FILE: &str = "sotto.key";
 const DB_FILE: &str = "sotto.db";
+/// The database with the files SQLite keeps beside it while it is open.
+const DB_FILES: [&str; 3] = [DB_FILE, "sotto.db-wal", "sotto.db-shm"];
 const META_HEADER: &str = "sotto-profile 1";
 
 /// How a profile's database key is protected at rest.
@@ -290,7 +292,7 @@ impl Store {
         if let Err(e) = meta.write(dir) {
             drop(conn);
             unprotect(dir, &meta);
-            for name in [DB_FILE, "sotto.db-wal", "sotto.db-shm"] {
+            for name in DB_FILES {
                 let _ = fs::remove_file(dir.join(name));
             }
             return Err(e.into());
@@ -421,7 +423,7 @@ impl Store {
             first.get_or_insert(DeleteError::Keyring(e));
         }
         // profile.meta last: while any other file remains it still says what the folder is.
-        for name in [DB_FILE, "sotto.db-wal", "sotto.db-shm", KEY_FILE, META_FILE] {
+        for name in DB_FILES.into_iter().chain([KEY_FILE, META_FILE]) {
             match fs::remove_file(dir.join(name)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
